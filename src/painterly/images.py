@@ -1,0 +1,400 @@
+"""Reading, colour conversion, resizing and atomic saving of images.
+
+Everything the networks see is 8-bit sRGB without alpha, so every way an image file can
+differ from that (EXIF rotation, ICC profiles, 16-bit samples, CMYK, palettes, transparency)
+is resolved here, once, and every user mistake (missing file, not an image, truncated, too
+small, too large, unwritable output) becomes one :class:`PainterlyError` sentence. No model
+code lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from painterly.errors import PainterlyError
+
+try:
+    from PIL import ImageCms
+except ImportError:  # Pillow built without LittleCMS: keep the raw values.
+    ImageCms = None  # type: ignore[assignment]
+
+MIN_SIDE = 16
+"""Smallest side accepted: VGG-19 max-pools four times before conv5_1, so 16 px keeps ≥1 px."""
+
+MAX_PIXELS = 178_956_970
+"""Largest width × height decoded; Pillow's own decompression-bomb error threshold."""
+
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "AVIF")
+"""Pillow plugins tried when reading; the rest (EPS via Ghostscript, rare formats) are not."""
+
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+"""Output file extension (lower case) → Pillow format name."""
+
+_WHITE = (255, 255, 255)
+_HIGH_BIT_DEPTH = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
+
+
+def _current_umask() -> int:
+    # Read once at import: os.umask can only be read by setting it, which would race with
+    # other threads creating files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def load_image(path: str | os.PathLike[str], role: str = "image") -> Image.Image:
+    """Read an image file as a fully loaded 8-bit RGB image, upright and in sRGB.
+
+    Only the first frame of an animated file is used. ``role`` ("content image", "style
+    image") names the image in error messages so the user knows which argument is wrong.
+
+    Raises:
+        PainterlyError: if the file is missing, a directory, unreadable, not an image,
+            truncated or corrupt, smaller than ``MIN_SIDE`` or larger than ``MAX_PIXELS``.
+    """
+    path = Path(path)
+    what = f"The {role} '{path}'"
+    if path.is_dir():
+        raise PainterlyError(f"{what} is a directory, not an image file.")
+    try:
+        # Our own MAX_PIXELS check below is the limit; Pillow's warning for images between
+        # its two thresholds would only be noise (or an exception under `-W error`).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path, formats=READ_FORMATS)
+    except FileNotFoundError:
+        raise PainterlyError(f"{what} does not exist.") from None
+    except PermissionError:
+        raise PainterlyError(f"{what} cannot be read (permission denied).") from None
+    except UnidentifiedImageError:
+        if path.stat().st_size == 0:
+            raise PainterlyError(f"{what} is an empty file.") from None
+        raise PainterlyError(
+            f"{what} is not an image painterly can read (use JPEG, PNG, WebP, TIFF, BMP or GIF)."
+        ) from None
+    except Image.DecompressionBombError:
+        raise PainterlyError(
+            f"{what} has too many pixels to open safely (the limit is {_pil_error_threshold():,})."
+        ) from None
+    except OSError as error:
+        raise PainterlyError(f"{what} cannot be read ({_reason(error)}).") from None
+
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise PainterlyError(
+                f"{what} is {width}x{height} = {width * height:,} pixels, more than the limit"
+                f" of {MAX_PIXELS:,}; use a smaller image."
+            )
+        if min(width, height) < MIN_SIDE:
+            raise PainterlyError(
+                f"{what} is {width}x{height} pixels, but each side must be at least"
+                f" {MIN_SIDE} pixels."
+            )
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+        except (OSError, SyntaxError, ValueError, EOFError):
+            raise PainterlyError(
+                f"{what} is truncated or corrupt; re-export or re-download it."
+            ) from None
+        return to_rgb(upright)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Return ``img`` as a new 8-bit sRGB image without alpha (the input is not changed).
+
+    This is the conversion part of :func:`load_image`, for images handed to the Python API:
+    16-bit and float greyscale are scaled (not clipped) to 8 bits, palettes are expanded,
+    CMYK and embedded ICC profiles go through LittleCMS to sRGB when possible, and any
+    transparency is composited over white.
+    """
+    icc_profile = img.info.get("icc_profile")
+    if img.mode in _HIGH_BIT_DEPTH:
+        img = _high_bit_depth_to_l(img)
+    elif img.has_transparency_data:
+        img = img.convert("LA" if img.mode in ("1", "L", "LA") else "RGBA")
+
+    alpha = None
+    if img.mode in ("RGBA", "LA"):
+        alpha = img.getchannel("A")
+        img = img.convert("L" if img.mode == "LA" else "RGB")
+
+    rgb = _colour_to_srgb(img, icc_profile)
+    if alpha is None:
+        return rgb.copy() if rgb is img else rgb
+    # Transparent areas have arbitrary colours underneath; white is what a viewer shows.
+    background = Image.new("RGB", rgb.size, _WHITE)
+    background.paste(rgb, (0, 0), alpha)
+    return background
+
+
+def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
+    """Scale 16-bit integer or float greyscale to 8 bits by value range, rounding.
+
+    Pillow's own ``convert("L")`` clips these to 255, which turns most 16-bit images white.
+    Integer modes are taken as 16-bit (0–65535, how Pillow reads 16-bit PNG and TIFF); float
+    images as 0–1 if they fit, else 0–255, else 0–65535.
+    """
+    values = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        peak = values.max(initial=0.0)
+        full_scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
+    else:
+        full_scale = 65535.0
+    scaled = np.clip(values / full_scale, 0.0, 1.0) * 255.0
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))
+
+
+def _colour_to_srgb(img: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """Convert an alpha-free image to RGB, through its ICC profile when one is usable."""
+    if img.mode in ("1", "P"):  # LittleCMS needs real channels, not bits or indices.
+        img = img.convert("L" if img.mode == "1" else "RGB")
+    if icc_profile and ImageCms is not None:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # A broken or mismatched profile: the raw values are the best guess.
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def resize_long_side(img: Image.Image, size: int) -> Image.Image:
+    """Scale ``img`` so its longer side is ``size`` pixels, keeping the aspect ratio.
+
+    The output size sets the scale of the style's brush strokes, so it is the one knob users
+    turn; Lanczos keeps the detail the encoder responds to.
+    """
+    if size < 1:
+        raise ValueError(f"size must be at least 1, got {size}")
+    width, height = img.size
+    if width >= height:
+        new_size = (size, max(1, round(height * size / width)))
+    else:
+        new_size = (max(1, round(width * size / height)), size)
+    return img.resize(new_size, Image.Resampling.LANCZOS)
+
+
+def rescale(img: Image.Image, factor: float) -> Image.Image:
+    """Scale both sides of ``img`` by ``factor`` (rounded, at least 1 px), e.g. for the
+    style image's own scale or the steps of a multi-scale run."""
+    if not factor > 0:
+        raise ValueError(f"factor must be positive, got {factor}")
+    width, height = img.size
+    new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return img.resize(new_size, Image.Resampling.LANCZOS)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """Return the image as a 1×3×H×W float32 tensor in [0, 1] (RGB, converted if needed)."""
+    if img.mode != "RGB":
+        img = to_rgb(img)
+    array = np.asarray(img, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """Turn a 1×3×H×W or 3×H×W tensor in [0, 1] into an 8-bit RGB image.
+
+    Values are clamped (optimisation overshoots [0, 1]) and rounded, not truncated, so that
+    ``to_image(to_tensor(img))`` reproduces ``img`` exactly.
+    """
+    if tensor.dim() == 4 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"expected a 1x3xHxW or 3xHxW tensor, got shape {tuple(tensor.shape)}")
+    values = torch.nan_to_num(tensor.detach().to("cpu", torch.float32), nan=0.0)
+    pixels = (values.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+
+
+def check_output_path(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Check that an image can be written to ``path``, and return it resolved.
+
+    Called before a long run so a typo in the output path fails in the first second, not
+    after minutes of optimisation.
+
+    Raises:
+        PainterlyError: for an unsupported extension, a missing, non-directory or
+            unwritable parent, a path that is a directory, or an existing file when
+            ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise PainterlyError(
+            f"The output path '{path}' is a directory; give a file name such as"
+            f" '{path / 'stylized.png'}'."
+        )
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        supported = ", ".join(sorted(OUTPUT_FORMATS))
+        found = f"extension '{path.suffix}'" if path.suffix else "no extension"
+        raise PainterlyError(
+            f"The output file '{path}' has {found}; use one of {supported} to choose the format."
+        )
+    resolved = path.resolve()
+    parent = resolved.parent
+    if not parent.exists():
+        raise PainterlyError(f"The output directory '{parent}' does not exist; create it first.")
+    if not parent.is_dir():
+        raise PainterlyError(f"The output path's parent '{parent}' is not a directory.")
+    if not (os.access(parent, os.W_OK | os.X_OK) and _can_create_file_in(parent)):
+        raise PainterlyError(f"The output directory '{parent}' is not writable.")
+    if not overwrite and (resolved.exists() or resolved.is_symlink()):
+        raise PainterlyError(
+            f"The output file '{path}' already exists; pass --overwrite to replace it."
+        )
+    return resolved
+
+
+def _can_create_file_in(directory: Path) -> bool:
+    # os.access trusts mode bits, which root ignores and which miss read-only mounts and ACLs.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".painterly-probe-", dir=directory)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def save_image(
+    img: Image.Image,
+    path: str | os.PathLike[str],
+    overwrite: bool = False,
+    quality: int = 95,
+) -> Path:
+    """Write ``img`` atomically in the format given by the extension; return the path.
+
+    The image is written to a hidden temporary file in the same directory, synced, then
+    moved into place, so an interrupted or failed save never leaves a half-written output.
+    Without ``overwrite`` the file is hard-linked into place, which fails rather than
+    replacing a file that appeared after the check. JPEG and WebP use ``quality``; JPEG
+    keeps full-resolution colour (no chroma subsampling), as stylised images are full of
+    fine coloured texture.
+
+    Raises:
+        PainterlyError: for any problem :func:`check_output_path` reports, or if writing
+            fails (disk full, permissions).
+    """
+    target = check_output_path(path, overwrite)
+    image_format = OUTPUT_FORMATS[target.suffix.lower()]
+    if img.mode != "RGB" and not (img.mode == "RGBA" and image_format in ("PNG", "WEBP", "TIFF")):
+        img = to_rgb(img)
+    options: dict[str, object] = {}
+    if image_format == "JPEG":
+        options = {"quality": quality, "subsampling": 0}
+    elif image_format == "WEBP":
+        options = {"quality": quality}
+
+    temp_path = None
+    try:
+        fd, temp_path = tempfile.mkstemp(prefix="." + target.name + ".", dir=target.parent)
+        with os.fdopen(fd, "wb") as file:
+            img.save(file, format=image_format, **options)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should not be.
+        if overwrite:
+            os.replace(temp_path, target)
+        else:
+            _move_without_replacing(temp_path, target, path)
+        temp_path = None
+    except OSError as error:
+        if error.errno is None:  # Pillow's "cannot write mode ..." is a programming error.
+            raise
+        raise PainterlyError(f"Could not write '{path}' ({_reason(error)}).") from None
+    finally:
+        if temp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_path)
+    _sync_directory(target.parent)
+    return target
+
+
+def _move_without_replacing(source: str, target: Path, shown: object) -> None:
+    """Move ``source`` to ``target`` only if ``target`` does not exist, with no race window."""
+    exists = PainterlyError(
+        f"The output file '{shown}' already exists; pass --overwrite to replace it."
+    )
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise exists from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # No hard links here (FAT, some network shares): reserve the name exclusively, then
+        # replace only our own empty placeholder.
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise exists from None
+        try:
+            os.replace(source, target)
+        except BaseException:
+            os.unlink(target)
+            raise
+    else:
+        os.unlink(source)
+
+
+def _sync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, hence best effort.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sibling_path(path: str | os.PathLike[str], tag: str) -> Path:
+    """Return ``path`` with ``.tag`` before its extension: ``out/x.png`` → ``out/x.tag.png``.
+
+    Used for intermediate and interrupted-run images, so they sort next to the final output
+    and keep its format.
+    """
+    if not tag or "/" in tag or os.sep in tag:
+        raise ValueError(f"tag must be a non-empty file-name part, got {tag!r}")
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
+
+def _pil_error_threshold() -> int:
+    # Pillow raises DecompressionBombError above twice its MAX_IMAGE_PIXELS (by default the
+    # same number as MAX_PIXELS); it only raises when that setting is not None.
+    return 2 * (Image.MAX_IMAGE_PIXELS or 0)
+
+
+def _reason(error: BaseException) -> str:
+    """The OS or decoder's own words for an error, without errno prefixes."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.rstrip(".")
+    return str(error).rstrip(".") or type(error).__name__

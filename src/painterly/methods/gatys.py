@@ -1,0 +1,122 @@
+"""Image optimisation after Gatys, Ecker & Bethge (2016), "Image Style Transfer Using
+Convolutional Neural Networks": match conv4_2 of the content and the Gram matrices of the
+style at conv1_1 … conv5_1, starting from white noise, with L-BFGS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from PIL import Image
+
+from painterly import losses
+from painterly.errors import Interrupted
+from painterly.images import load_image, to_image, to_tensor
+from painterly.methods.base import Result, working_sizes
+from painterly.models import load_encoder
+from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
+from painterly.optimize import LBFGS_HISTORY, Progress, optimize
+from painterly.options import Options
+from painterly.runtime import check_fits, select_device
+
+
+def deepest_layer(options: Options) -> str:
+    """The last VGG layer the run reads; the encoder is cut there."""
+    return max(options.layers, key=LAYER_NAMES.index)
+
+
+class Objective:
+    """α·L_content + β·L_style + λ_tv·TV for one content and one style image.
+
+    The targets (content features P^l and style Grams A^l) are computed once, here.
+    A^l is rescaled by M_l(generated) / M_l(style) so that a style image of another size
+    is compared per position, which leaves Eq. 4 unchanged when the sizes agree.
+    """
+
+    def __init__(
+        self, encoder: VGG19, content: torch.Tensor, style: torch.Tensor, options: Options
+    ) -> None:
+        self.encoder = encoder
+        self.options = options
+        self.layers = options.layers
+        with torch.inference_mode():
+            content_features = encoder(content, options.layers)
+            style_features = encoder(style, list(options.style_layers))
+        self.content_targets = {
+            name: content_features[name].clone() for name in options.content_layers
+        }
+        self.style_targets = {}
+        for name in options.style_layers:
+            f, g = style_features[name], content_features[name]
+            m_style, m_out = f.shape[2] * f.shape[3], g.shape[2] * g.shape[3]
+            self.style_targets[name] = losses.gram_matrix(f) * (m_out / m_style)
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.encoder(image, self.layers)
+        o = self.options
+        content = sum(
+            (w * losses.content_loss(features[n], self.content_targets[n])
+             for n, w in o.content_layers.items()),
+            torch.zeros((), device=image.device),
+        )
+        terms = {"content": o.content_weight * content}
+        if o.style_layers:
+            style = losses.style_loss(features, self.style_targets, o.style_layers)
+            terms["style"] = o.style_weight * style
+        if o.tv_weight:
+            terms["tv"] = o.tv_weight * losses.total_variation(image)
+        terms["total"] = sum(terms.values())
+        return terms
+
+
+def initial_image(
+    options: Options, content: torch.Tensor, style_image: Image.Image
+) -> torch.Tensor:
+    """White noise (the paper), the content, the style stretched to the output, or a file."""
+    _, _, h, w = content.shape
+    if options.init == "noise":
+        generator = torch.Generator().manual_seed(options.seed)
+        return torch.rand(content.shape, generator=generator).to(content.device)
+    if options.init == "content":
+        return content.clone()
+    source = style_image if options.init == "style" else load_image(options.init, "init image")
+    return to_tensor(source.resize((w, h), Image.Resampling.LANCZOS)).to(content.device)
+
+
+def run(
+    content: Image.Image,
+    style: Image.Image,
+    options: Options,
+    callback: Callable[[Progress], None] | None = None,
+) -> Result:
+    """Stylise ``content`` with ``style`` by optimising the pixels of a new image."""
+    last = deepest_layer(options)
+    content_img, style_img = working_sizes(content, style, options, layer_stride(last))
+    device = select_device(options.device)
+    w, h = content_img.size
+    check_fits(h, w, last, LBFGS_HISTORY, device, options.size)
+
+    torch.manual_seed(options.seed)
+    encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
+    content_t = to_tensor(content_img).to(device)
+    objective = Objective(encoder, content_t, to_tensor(style_img).to(device), options)
+    start = initial_image(options, content_t, style_img)
+    try:
+        outcome = optimize(
+            start,
+            objective,
+            optimizer=options.optimizer,
+            iterations=options.iterations,
+            learning_rate=options.learning_rate,
+            callback=callback,
+            render=to_image,
+        )
+    except Interrupted as stop:
+        raise Interrupted(to_image(stop.best), stop.iteration) from None
+    return Result(
+        image=to_image(outcome.image),
+        options=options,
+        losses=outcome.losses,
+        iterations=outcome.iterations,
+        seconds=outcome.seconds,
+    )

@@ -1,0 +1,32 @@
+"""Networks (VGG-19 encoder, decoders) and the registry of their weights."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from painterly.errors import PainterlyError
+from painterly.models.vgg import CONV_NAMES, LAYER_NAMES, VGG19, canonical_layer
+from painterly.models.weights import available_layers, load_vgg_weights
+
+
+@lru_cache(maxsize=4)
+def load_encoder(
+    weights: str, pooling: str, padding: str, last_layer: str, device: torch.device
+) -> VGG19:
+    """A frozen VGG-19 cut after ``last_layer``, kept for the next run with the same setup."""
+    state = load_vgg_weights(weights)
+    have = available_layers(state)
+    block = LAYER_NAMES[: LAYER_NAMES.index(last_layer) + 1]
+    needed = [name for name in block if name in CONV_NAMES]
+    if needed and needed[-1] not in have:
+        deepest = have[-1] if have else "no layer"
+        raise PainterlyError(
+            f"the weights {weights!r} stop at {deepest}, but this run needs layers down to "
+            f"{last_layer}"
+        )
+    return VGG19(state, last_layer, pooling, padding).to(device)
+
+
+__all__ = ["LAYER_NAMES", "VGG19", "canonical_layer", "load_encoder", "load_vgg_weights"]

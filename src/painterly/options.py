@@ -1,0 +1,202 @@
+"""The one list of options shared by the CLI, the Python API and every method.
+
+Each field's ``metadata`` carries its help text (and, where the value is not a plain
+number or string, how to read it from text), so front ends generate their flags from
+this module instead of keeping a copy of the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from painterly.errors import PainterlyError
+from painterly.models.vgg import canonical_layer
+
+METHODS = ("gatys",)
+POOLINGS = ("avg", "max")
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("noise", "content", "style")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+PAPER_CONTENT_LAYERS = ("conv4_2",)
+
+
+def parse_layers(text: str | Mapping[str, float] | list[str] | tuple[str, ...], default_weight: str):
+    """Read ``conv1_1:0.2,conv2_1`` (or a mapping or list) into ``{layer: weight}``.
+
+    A layer given without a weight gets ``default_weight``: ``"equal"`` gives every such
+    layer 1/n (the paper's w_l = 1/5 for five style layers), ``"one"`` gives 1.
+    """
+    if isinstance(text, Mapping):
+        items = [(str(k), v) for k, v in text.items()]
+    else:
+        parts = [p for p in re.split(r"[,\s]+", text.strip())] if isinstance(text, str) else text
+        items = []
+        for part in parts:
+            if not part:
+                continue
+            name, sep, weight = str(part).partition(":")
+            items.append((name, weight if sep else None))
+    unweighted = sum(1 for _, w in items if w is None)
+    fill = 1.0 / unweighted if default_weight == "equal" and unweighted else 1.0
+    layers: dict[str, float] = {}
+    for name, weight in items:
+        try:
+            layer = canonical_layer(name)
+        except KeyError:
+            raise PainterlyError(
+                f"unknown layer {name!r}; layers are conv1_1 … conv5_4 and pool1 … pool5"
+            ) from None
+        if layer in layers:
+            raise PainterlyError(f"layer {layer} is listed twice")
+        layers[layer] = fill if weight is None else _number(weight, f"weight of layer {layer}")
+    return layers
+
+
+def _number(value: Any, what: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """Convert to a finite float ≥ minimum (> minimum if strict) or raise PainterlyError."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PainterlyError(f"{what} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise PainterlyError(f"{what} must be a finite number, not {value!r}")
+    if number < minimum or (strict and number == minimum):
+        bound = "greater than" if strict else "at least"
+        raise PainterlyError(f"{what} must be {bound} {minimum:g}, not {value}")
+    return number
+
+
+def _integer(value: Any, what: str, minimum: int) -> int:
+    try:
+        number = int(str(value)) if not isinstance(value, int) else value
+    except ValueError:
+        raise PainterlyError(f"{what} must be a whole number, not {value!r}") from None
+    if isinstance(value, bool) or number < minimum:
+        raise PainterlyError(f"{what} must be a whole number ≥ {minimum}, not {value!r}")
+    return number
+
+
+def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise PainterlyError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+    return text
+
+
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every setting of a stylisation run; validated and normalised on creation.
+
+    Symbols of Gatys et al. (2016): ``content_weight`` is α, ``style_weight`` is β,
+    ``style_layers`` holds the w_l, ``ratio`` is α/β.
+    """
+
+    method: str = _opt("gatys", "how to stylise", choices=METHODS)
+    size: int = _opt(512, "long side of the output in pixels")
+    style_scale: float = _opt(
+        1.0, "size of the style image relative to the output (paper: 1); larger means bigger strokes"
+    )
+    content_layers: dict[str, float] = _opt(
+        {"conv4_2": 1.0},
+        "content layers and weights, e.g. conv4_2 or conv3_2:0.5,conv4_2:1 (unweighted: 1)",
+        metavar="LAYERS",
+    )
+    style_layers: dict[str, float] = _opt(
+        {name: 0.2 for name in PAPER_STYLE_LAYERS},
+        "style layers and weights w_l, e.g. conv1_1:0.2,conv2_1:0.2 (unweighted: equal, sum 1)",
+        metavar="LAYERS",
+    )
+    content_weight: float = _opt(1.0, "α, weight of the content loss")
+    style_weight: float = _opt(1e6, "β, weight of the style loss")
+    tv_weight: float = _opt(0.0, "weight of the total-variation smoothness term")
+    pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
+    weights: str = _opt(
+        "vgg19-normalized", "VGG-19 weights: a registered name or a state-dict file", metavar="NAME|FILE"
+    )
+    optimizer: str = _opt("lbfgs", "optimiser for the image pixels", choices=OPTIMIZERS)
+    iterations: int = _opt(500, "number of loss evaluations (L-BFGS) or steps (Adam)")
+    learning_rate: float = _opt(0.02, "Adam step size, in units of the [0, 1] pixel range")
+    init: str = _opt("noise", "start image: noise (paper), content, style, or an image file",
+                     metavar="noise|content|style|FILE")
+    seed: int = _opt(0, "random seed; the same seed gives the same image on the same machine")
+    device: str = _opt("auto", "where to compute: auto, cpu, cuda[:N] or mps",
+                       metavar="auto|cpu|cuda|mps")
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "method", _choice(self.method, "method", METHODS))
+        set_(self, "size", _integer(self.size, "size", 16))
+        set_(self, "style_scale", _number(self.style_scale, "style scale", strict=True))
+        set_(self, "content_layers", parse_layers(self.content_layers, "one"))
+        set_(self, "style_layers", parse_layers(self.style_layers, "equal"))
+        if not self.content_layers and not self.style_layers:
+            raise PainterlyError("at least one content or style layer is needed")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            set_(self, name, _number(getattr(self, name), name.replace("_", " ")))
+        set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
+        set_(self, "optimizer", _choice(self.optimizer, "optimizer", OPTIMIZERS))
+        set_(self, "iterations", _integer(self.iterations, "iterations", 1))
+        set_(self, "learning_rate", _number(self.learning_rate, "learning rate", strict=True))
+        init = str(self.init)
+        set_(self, "init", init.lower() if init.lower() in INITS else init)
+        set_(self, "seed", _integer(self.seed, "seed", 0))
+        device = str(self.device).strip().lower()
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+            raise PainterlyError(f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
+        set_(self, "device", device)
+        set_(self, "weights", str(self.weights))
+
+    @property
+    def ratio(self) -> float:
+        """α/β, the content-to-style ratio the paper quotes (infinite when β = 0)."""
+        return self.content_weight / self.style_weight if self.style_weight else math.inf
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every VGG layer this run reads."""
+        return tuple(dict.fromkeys([*self.content_layers, *self.style_layers]))
+
+    @classmethod
+    def build(cls, **values: Any) -> Options:
+        """Create Options from keyword values, accepting ``ratio`` (α/β) in place of β.
+
+        Unknown names are a user error (``PainterlyError``), so a typo in an API call or a
+        web form is reported instead of ignored.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known - {"ratio"})
+        if unknown:
+            raise PainterlyError(f"unknown option {unknown[0]!r}")
+        ratio = values.pop("ratio", None)
+        if ratio is not None:
+            if "style_weight" in values:
+                raise PainterlyError("give either the style weight or the ratio α/β, not both")
+            ratio = _number(ratio, "ratio α/β", strict=True)
+            alpha = _number(values.get("content_weight", cls.content_weight), "content weight")
+            values["style_weight"] = alpha / ratio
+        return cls(**values)
+
+    def replace(self, **values: Any) -> Options:
+        """A copy with some values changed (same rules as :meth:`build`)."""
+        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if "ratio" in values:
+            current.pop("style_weight")
+        return Options.build(**{**current, **values})
+
+
+def option_fields() -> list[dataclasses.Field]:
+    """The Options fields in declaration order, for front ends that build forms or flags."""
+    return list(dataclasses.fields(Options))

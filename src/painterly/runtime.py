@@ -1,0 +1,80 @@
+"""Where a run computes and whether it fits: device choice and memory estimates."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from painterly.errors import PainterlyError
+from painterly.models.vgg import LAYER_NAMES, layer_channels, layer_stride
+
+GIB = 1024**3
+
+
+def select_device(name: str) -> torch.device:
+    """Resolve ``auto`` to the best available device and check an explicit choice exists."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PainterlyError("device cuda was asked for, but this PyTorch build sees no CUDA GPU")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise PainterlyError("device mps was asked for, but it is not available on this machine")
+    return torch.device(name)
+
+
+def activation_bytes(height: int, width: int, last_layer: str) -> int:
+    """Bytes of float32 activations of one VGG-19 forward pass up to ``last_layer``."""
+    total = 3 * height * width
+    for name in LAYER_NAMES[: LAYER_NAMES.index(last_layer) + 1]:
+        stride = layer_stride(name)
+        total += layer_channels(name) * (height // stride) * (width // stride)
+    return 4 * total
+
+
+def optimization_bytes(height: int, width: int, last_layer: str, history: int) -> int:
+    """Peak memory of an image optimisation at height × width, in bytes (an estimate).
+
+    Backpropagation keeps each layer's input and its ReLU mask and needs room for the
+    gradients of the widest layers, about three times the forward activations; L-BFGS
+    keeps ``2 × history`` image-sized vectors; the network weights add about 80 MB.
+    """
+    pixels = 3 * height * width * 4
+    return 3 * activation_bytes(height, width, last_layer) + (2 * history + 6) * pixels + 200 * 2**20
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for a new run on ``device``, or None if it cannot be told."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(height: int, width: int, last_layer: str, history: int, device: torch.device,
+               size: int) -> None:
+    """Raise PainterlyError, naming the largest size that fits, if the run would not fit."""
+    need = optimization_bytes(height, width, last_layer, history)
+    free = available_bytes(device)
+    if free is None or need <= free:
+        return
+    # Memory grows with the pixel count, i.e. with the square of the side.
+    largest = int(size * (free / need) ** 0.5) // 16 * 16
+    raise PainterlyError(
+        f"a {width}×{height} run needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB "
+        f"is free on {device.type}; the largest size that fits is about --size {largest}"
+    )

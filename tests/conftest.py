@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny example images and the real VGG-19 weights."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from painterly.models.vgg import CONV_SHAPES
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def vgg_state():
+    """The genuine normalised VGG-19 (``make test`` fetches it into the cache first)."""
+    from painterly.models.weights import load_vgg_weights
+
+    return load_vgg_weights("vgg19-normalized")
+
+
+@pytest.fixture(scope="session")
+def random_state():
+    """A canonical state dict with random weights, for tests of structure alone."""
+    gen = torch.Generator().manual_seed(0)
+    state = {"preprocess.weight": torch.eye(3).reshape(3, 3, 1, 1), "preprocess.bias": torch.zeros(3)}
+    for name, (cin, cout) in CONV_SHAPES.items():
+        state[f"{name}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
+        state[f"{name}.bias"] = torch.randn(cout, generator=gen) * 0.01
+    return state
+
+
+def _small(name: str, side: int) -> Image.Image:
+    image = Image.open(EXAMPLES / name).convert("RGB")
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return image
+
+
+@pytest.fixture(scope="session")
+def content_image() -> Image.Image:
+    return _small("tubingen.jpg", 96)
+
+
+@pytest.fixture(scope="session")
+def style_image() -> Image.Image:
+    return _small("starry_night.jpg", 96)
+
+
+@pytest.fixture()
+def image_files(tmp_path, content_image, style_image):
+    """The tiny content and style images written to files, for CLI tests."""
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    content_image.save(content)
+    style_image.save(style)
+    return content, style
