@@ -42,7 +42,10 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     for f in option_fields():
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         choices = f.metadata.get("choices")
-        metavar = f.metadata.get("metavar") or ("|".join(choices) if choices else f.name.upper())
+        metavar = f.metadata.get("metavar") or ("|".join(choices) if choices else None)
+        if metavar is None:
+            metavar = "N" if isinstance(default, int) else "X"
+
         group.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
@@ -86,8 +89,9 @@ def _format_seconds(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def progress_printer(stream=sys.stderr) -> Callable[[Progress], None]:
+def progress_printer(stream=None) -> Callable[[Progress], None]:
     """Progress display: one rewritten line on a terminal; else the first line, one per 10 %."""
+    stream = stream or sys.stderr
     interactive = stream.isatty()
     last = [0.0]
 
@@ -206,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\npainterly: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SystemExit as done:  # argparse: --help, --version and usage errors
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -182,20 +182,26 @@ def _colour_to_srgb(img: Image.Image, icc_profile: bytes | None) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+def long_side_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """The (width, height) that gives ``long_side`` pixels on the longer side, same aspect.
+
+    Pure arithmetic, so callers can check that a size fits in memory before resizing.
+    """
+    if long_side < 1:
+        raise ValueError(f"size must be at least 1, got {long_side}")
+    width, height = size
+    if width >= height:
+        return long_side, max(1, round(height * long_side / width))
+    return max(1, round(width * long_side / height)), long_side
+
+
 def resize_long_side(img: Image.Image, size: int) -> Image.Image:
     """Scale ``img`` so its longer side is ``size`` pixels, keeping the aspect ratio.
 
     The output size sets the scale of the style's brush strokes, so it is the one knob users
     turn; Lanczos keeps the detail the encoder responds to.
     """
-    if size < 1:
-        raise ValueError(f"size must be at least 1, got {size}")
-    width, height = img.size
-    if width >= height:
-        new_size = (size, max(1, round(height * size / width)))
-    else:
-        new_size = (max(1, round(width * size / height)), size)
-    return img.resize(new_size, Image.Resampling.LANCZOS)
+    return img.resize(long_side_size(img.size, size), Image.Resampling.LANCZOS)
 
 
 def rescale(img: Image.Image, factor: float) -> Image.Image:

@@ -120,7 +120,7 @@ class Options:
         metavar="LAYERS",
     )
     content_weight: float = _opt(1.0, "α, weight of the content loss")
-    style_weight: float = _opt(1e6, "β, weight of the style loss")
+    style_weight: float = _opt(1e7, "β, weight of the style loss")
     tv_weight: float = _opt(0.0, "weight of the total-variation smoothness term")
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(

@@ -65,16 +65,27 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def check_fits(height: int, width: int, last_layer: str, history: int, device: torch.device,
-               size: int) -> None:
-    """Raise PainterlyError, naming the largest size that fits, if the run would not fit."""
-    need = optimization_bytes(height, width, last_layer, history)
+def check_fits(
+    output: tuple[int, int],
+    style: tuple[int, int],
+    last_layer: str,
+    history: int,
+    device: torch.device,
+    size: int,
+) -> None:
+    """Raise PainterlyError, naming the largest size that fits, if the run would not fit.
+
+    ``output`` and ``style`` are (width, height); the style image only needs one forward
+    pass without gradients, alongside the optimisation of the output.
+    """
+    (w, h), (sw, sh) = output, style
+    need = optimization_bytes(h, w, last_layer, history) + activation_bytes(sh, sw, last_layer)
     free = available_bytes(device)
     if free is None or need <= free:
         return
     # Memory grows with the pixel count, i.e. with the square of the side.
     largest = int(size * (free / need) ** 0.5) // 16 * 16
     raise PainterlyError(
-        f"a {width}×{height} run needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB "
+        f"a {w}×{h} run needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB "
         f"is free on {device.type}; the largest size that fits is about --size {largest}"
     )

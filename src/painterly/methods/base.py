@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from painterly.errors import PainterlyError
-from painterly.images import resize_long_side
+from painterly.images import long_side_size
 from painterly.options import Options
 
 
@@ -24,20 +24,20 @@ class Result:
 
 def working_sizes(
     content: Image.Image, style: Image.Image, options: Options, min_side: int
-) -> tuple[Image.Image, Image.Image]:
-    """Resize the content to ``options.size`` (long side) and the style to its scale.
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(width, height) of the content at ``options.size`` and of the style at its scale.
 
     As in the paper, the style image is brought to the output's scale: its long side
     becomes ``size × style_scale``. Both must keep at least ``min_side`` pixels on each
-    side, the down-sampling of the deepest layer used.
+    side, the down-sampling of the deepest layer used. Nothing is resized here, so a run
+    can be checked against the memory it needs first.
     """
-    content = resize_long_side(content, options.size)
-    style = resize_long_side(style, max(1, round(options.size * options.style_scale)))
-    for role, image, flag in (("content", content, "--size"), ("style", style, "--style-scale")):
-        if min(image.size) < min_side:
-            w, h = image.size
+    content_wh = long_side_size(content.size, options.size)
+    style_wh = long_side_size(style.size, max(1, round(options.size * options.style_scale)))
+    for role, (w, h), flag in (("content", content_wh, "--size"), ("style", style_wh, "--style-scale")):
+        if min(w, h) < min_side:
             raise PainterlyError(
                 f"at this size the {role} image is {w}×{h} pixels, but the network needs at "
                 f"least {min_side} on each side; raise {flag} or use a less elongated image"
             )
-    return content, style
+    return content_wh, style_wh

@@ -91,10 +91,11 @@ def run(
 ) -> Result:
     """Stylise ``content`` with ``style`` by optimising the pixels of a new image."""
     last = deepest_layer(options)
-    content_img, style_img = working_sizes(content, style, options, layer_stride(last))
+    (w, h), style_wh = working_sizes(content, style, options, layer_stride(last))
     device = select_device(options.device)
-    w, h = content_img.size
-    check_fits(h, w, last, LBFGS_HISTORY, device, options.size)
+    check_fits((w, h), style_wh, last, LBFGS_HISTORY, device, options.size)
+    content_img = content.resize((w, h), Image.Resampling.LANCZOS)
+    style_img = style.resize(style_wh, Image.Resampling.LANCZOS)
 
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
