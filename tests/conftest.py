@@ -23,9 +23,14 @@ def vgg_state():
 def random_state():
     """A canonical state dict with random weights, for tests of structure alone."""
     gen = torch.Generator().manual_seed(0)
-    state = {"preprocess.weight": torch.eye(3).reshape(3, 3, 1, 1), "preprocess.bias": torch.zeros(3)}
+    state = {
+        "preprocess.weight": torch.eye(3).reshape(3, 3, 1, 1),
+        "preprocess.bias": torch.zeros(3),
+    }
     for name, (cin, cout) in CONV_SHAPES.items():
-        state[f"{name}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
+        state[f"{name}.weight"] = (
+            torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
+        )
         state[f"{name}.bias"] = torch.randn(cout, generator=gen) * 0.01
     return state
 

@@ -47,7 +47,9 @@ def test_save_every_writes_intermediate_images(capsys, tmp_path, image_files):
     code, _, _ = _run(capsys, *image_files, "-o", out, *FAST, "--save-every", "1", "-q")
     assert code == 0
     assert sorted(p.name for p in tmp_path.glob("r.iter*.png")) == [
-        "r.iter0001.png", "r.iter0002.png", "r.iter0003.png"
+        "r.iter0001.png",
+        "r.iter0002.png",
+        "r.iter0003.png",
     ]
 
 
@@ -130,7 +132,9 @@ def unwritable_dir(tmp_path):
     locked.chmod(0o500)
     immutable = False
     if os.geteuid() == 0:
-        immutable = subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode == 0
+        immutable = (
+            subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode == 0
+        )
         if not immutable:
             locked = Path("/sys")  # sysfs refuses new files, also to root
     yield locked
@@ -166,9 +170,21 @@ def test_help_documents_every_option_with_its_default(capsys):
 def test_ctrl_c_saves_the_best_image_next_to_the_output(tmp_path, image_files):
     out = tmp_path / "r.png"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "painterly", *map(str, image_files), "-o", str(out),
-         "--size", "48", "--iterations", "100000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "painterly",
+            *map(str, image_files),
+            "-o",
+            str(out),
+            "--size",
+            "48",
+            "--iterations",
+            "100000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     # The first progress line comes after the first evaluation: interrupt then.
     first = proc.stderr.readline()

@@ -24,8 +24,13 @@ def test_content_reconstruction_from_conv4_2_cuts_content_loss_by_90_percent(
 
 def test_style_loss_falls_by_half_within_50_iterations(content_image, style_image):
     result, reports = _losses(
-        content_image, style_image, size=96, content_layers="", content_weight=0,
-        style_weight=1e6, iterations=50,
+        content_image,
+        style_image,
+        size=96,
+        content_layers="",
+        content_weight=0,
+        style_weight=1e6,
+        iterations=50,
     )
     assert len(reports) == 50
     assert result.losses["style"] <= 0.5 * reports[0].losses["style"]
@@ -33,7 +38,9 @@ def test_style_loss_falls_by_half_within_50_iterations(content_image, style_imag
 
 def test_same_seed_gives_identical_pixels_and_another_seed_does_not(content_image, style_image):
     def image(seed):
-        return np.asarray(run(content_image, style_image, Options(size=64, iterations=5, seed=seed)).image)
+        return np.asarray(
+            run(content_image, style_image, Options(size=64, iterations=5, seed=seed)).image
+        )
 
     a, b, c = image(3), image(3), image(4)
     assert np.array_equal(a, b)
@@ -77,7 +84,9 @@ def test_callback_reports_every_evaluation_with_weighted_terms(content_image, st
     assert all(p.total == 4 for p in reports)
     terms = reports[-1].losses
     assert set(terms) == {"content", "style", "tv", "total"}
-    assert terms["total"] == pytest.approx(terms["content"] + terms["style"] + terms["tv"], rel=1e-5)
+    assert terms["total"] == pytest.approx(
+        terms["content"] + terms["style"] + terms["tv"], rel=1e-5
+    )
     assert result.iterations == 4
 
 

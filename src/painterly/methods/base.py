@@ -34,7 +34,10 @@ def working_sizes(
     """
     content_wh = long_side_size(content.size, options.size)
     style_wh = long_side_size(style.size, max(1, round(options.size * options.style_scale)))
-    for role, (w, h), flag in (("content", content_wh, "--size"), ("style", style_wh, "--style-scale")):
+    for role, (w, h), flag in (
+        ("content", content_wh, "--size"),
+        ("style", style_wh, "--style-scale"),
+    ):
         if min(w, h) < min_side:
             raise PainterlyError(
                 f"at this size the {role} image is {w}×{h} pixels, but the network needs at "

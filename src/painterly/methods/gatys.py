@@ -55,8 +55,10 @@ class Objective:
         features = self.encoder(image, self.layers)
         o = self.options
         content = sum(
-            (w * losses.content_loss(features[n], self.content_targets[n])
-             for n, w in o.content_layers.items()),
+            (
+                w * losses.content_loss(features[n], self.content_targets[n])
+                for n, w in o.content_layers.items()
+            ),
             torch.zeros((), device=image.device),
         )
         terms = {"content": o.content_weight * content}
