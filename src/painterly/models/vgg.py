@@ -90,17 +90,22 @@ class VGG19(nn.Module):
         self.last_layer = canonical_layer(last_layer)
         self.names = LAYER_NAMES[: LAYER_NAMES.index(self.last_layer) + 1]
 
-        self.preprocess = nn.Conv2d(3, 3, 1)
+        # Built on the meta device and filled from ``state``: no time spent on random init.
+        self.preprocess = nn.Conv2d(3, 3, 1, device="meta")
         self.convs = nn.ModuleDict()
         for name in self.names:
             if name.startswith("conv"):
                 cin, cout = CONV_SHAPES[name]
-                self.convs[name] = nn.Conv2d(cin, cout, 3, padding=1, padding_mode=padding)
+                self.convs[name] = nn.Conv2d(
+                    cin, cout, 3, padding=1, padding_mode=padding, device="meta"
+                )
         own = self.state_dict()
         missing = [k for k in own if _state_key(k) not in state]
         if missing:
             raise ValueError(f"weights lack {', '.join(_state_key(k) for k in missing)}")
-        self.load_state_dict({k: state[_state_key(k)] for k in own})
+        self.load_state_dict(
+            {k: state[_state_key(k)].float().contiguous() for k in own}, assign=True
+        )
         self.requires_grad_(False)
         self.eval()
 
