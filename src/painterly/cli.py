@@ -18,6 +18,7 @@ from painterly import __version__
 from painterly.errors import Interrupted, PainterlyError
 from painterly.optimize import Progress
 from painterly.options import Options, option_fields
+from painterly.presets import PRESETS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -39,6 +40,12 @@ def _default_text(value: object) -> str:
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Options field; values stay text and Options validates them."""
     group = parser.add_argument_group("style-transfer options")
+    group.add_argument(
+        "--preset",
+        metavar="|".join(PRESETS),
+        help="start from a reference setting; options given as well override it "
+        "(default: none, i.e. the defaults below, which equal gatys2016)",
+    )
     for f in option_fields():
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         choices = f.metadata.get("choices")
@@ -330,7 +337,16 @@ def _normalize(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"weights": cmd_weights}
+def cmd_reproduce(argv: Sequence[str]) -> int:
+    from painterly.reproduce import command
+
+    return command(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "weights": cmd_weights,
+    "reproduce": cmd_reproduce,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

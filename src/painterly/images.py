@@ -182,15 +182,18 @@ def _colour_to_srgb(img: Image.Image, icc_profile: bytes | None) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def long_side_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """The (width, height) that gives ``long_side`` pixels on the longer side, same aspect.
+def long_side_size(size: tuple[int, int], long_side: int, side: str = "long") -> tuple[int, int]:
+    """The (width, height) that gives ``long_side`` pixels on one side, same aspect.
 
-    Pure arithmetic, so callers can check that a size fits in memory before resizing.
+    ``side`` says which side gets that length: ``long`` (the default), ``short``,
+    ``width`` or ``height``. Pure arithmetic, so callers can check that a size fits in
+    memory before resizing.
     """
     if long_side < 1:
         raise ValueError(f"size must be at least 1, got {long_side}")
     width, height = size
-    if width >= height:
+    by_width = {"long": width >= height, "short": width < height, "width": True, "height": False}
+    if by_width[side]:
         return long_side, max(1, round(height * long_side / width))
     return max(1, round(width * long_side / height)), long_side
 

@@ -7,7 +7,8 @@ image's, and G^l, A^l the Gram matrices of the generated and the style image.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -64,3 +65,79 @@ def total_variation(image: torch.Tensor, exponent: float = 2.0) -> torch.Tensor:
     if exponent == 2.0:
         return squared.sum()
     return squared.pow(exponent / 2.0).sum()
+
+
+# Calibration of the "calibrated" convention: with the content term taken per element (so
+# that it no longer grows with the image), the paper's printed α/β gave the paper's look
+# once the content term is multiplied by this constant. See docs/reproduction.md.
+CALIBRATION = 50.0
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How the three terms are normalised; ``name`` is the value of ``--loss-convention``.
+
+    ``content(F, P)`` and ``style_layer(G, A, N, M, image_pixels)`` return one layer's
+    term; ``tv(image)`` takes the [0, 1] RGB image.
+    """
+
+    name: str
+    content: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    style_layer: Callable[[torch.Tensor, torch.Tensor, int, int, int], torch.Tensor]
+    tv: Callable[[torch.Tensor], torch.Tensor]
+    summary: str
+
+
+def _calibrated_content(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return CALIBRATION * content_loss(f, p) / f[0].numel()
+
+
+def _mse(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return (f.float() - p.float()).pow(2).mean()
+
+
+def _keras_style_layer(g, a, n: int, m: int, image_pixels: int) -> torch.Tensor:
+    # The Keras example divides by 4·channels²·size² with channels = 3 and size = the
+    # image's rows × columns, whatever the layer's own N_l and M_l are.
+    return (g - a).pow(2).sum() / (4.0 * 9 * float(image_pixels) ** 2)
+
+
+def _keras_tv(image: torch.Tensor) -> torch.Tensor:
+    # In 0–255 pixel units like the example's preprocessed image.
+    return total_variation(image * 255.0, exponent=2.5)
+
+
+CONVENTIONS: dict[str, Convention] = {
+    c.name: c
+    for c in (
+        Convention(
+            "calibrated",
+            _calibrated_content,
+            lambda g, a, n, m, _: style_layer_loss(g, a, n, m),
+            lambda x: total_variation(x) / x[0, 0].numel(),
+            "content ½Σ(F−P)² per element × 50, style Eq. 4, TV per pixel: the same α/β "
+            "gives the same balance at any size",
+        ),
+        Convention(
+            "paper",
+            content_loss,
+            lambda g, a, n, m, _: style_layer_loss(g, a, n, m),
+            total_variation,
+            "Eqs. 1, 4, 5 as printed: the content term grows with the image size",
+        ),
+        Convention(
+            "notebook",
+            _mse,
+            lambda g, a, n, m, _: 4.0 * style_layer_loss(g, a, n, m),
+            lambda x: total_variation(x) / x[0, 0].numel(),
+            "the authors' PyTorch notebook: mean squared error of features and of Grams / M",
+        ),
+        Convention(
+            "keras",
+            lambda f, p: 2.0 * content_loss(f, p),
+            _keras_style_layer,
+            _keras_tv,
+            "the Keras example: Σ(F−P)², Σ(G−A)²/(36·(rows·cols)²), TV^1.25 in 0–255 units",
+        ),
+    )
+}

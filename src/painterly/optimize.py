@@ -62,14 +62,19 @@ def optimize(
     optimizer: str = "lbfgs",
     iterations: int = 500,
     learning_rate: float = 0.02,
+    lbfgs_restart: int = 0,
     callback: Callable[[Progress], None] | None = None,
     render: Callable[[torch.Tensor], object] | None = None,
+    offset: int = 0,
+    grand_total: int | None = None,
 ) -> Outcome:
     """Minimise the objective over the pixels of ``image`` (which is not modified).
 
     ``iterations`` counts loss evaluations, so L-BFGS and Adam runs of the same length cost
-    the same. The best (lowest-loss) iterate is returned; on Ctrl-C, :class:`Interrupted`
-    carries it instead.
+    the same. ``lbfgs_restart`` > 0 starts L-BFGS afresh (empty history) every that many
+    evaluations, as the Keras example's rounds of ``fmin_l_bfgs_b`` do. The best
+    (lowest-loss) iterate is returned; on Ctrl-C, :class:`Interrupted` carries it instead.
+    Reports count from ``offset`` up to ``grand_total`` when this is one stage of several.
     """
     x = image.detach().clone().requires_grad_(True)
     best = {"loss": float("inf"), "image": x.detach().clone(), "losses": {}}
@@ -78,7 +83,7 @@ def optimize(
 
     def evaluate() -> torch.Tensor:
         nonlocal count
-        opt.zero_grad(set_to_none=True)
+        x.grad = None
         terms = objective(x)
         terms["total"].backward()
         count += 1
@@ -89,8 +94,8 @@ def optimize(
             snapshot = x.detach()
             callback(
                 Progress(
-                    iteration=count,
-                    total=iterations,
+                    iteration=offset + count,
+                    total=grand_total or iterations,
                     losses=values,
                     elapsed=time.perf_counter() - start,
                     render=(lambda: render(snapshot.clone())) if render else (lambda: None),
@@ -98,34 +103,31 @@ def optimize(
             )
         return terms["total"]
 
-    if optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(
-            [x],
-            lr=1.0,
-            max_iter=iterations,
-            max_eval=iterations,
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-            history_size=LBFGS_HISTORY,
-        )
-    elif optimizer == "adam":
-        opt = torch.optim.Adam([x], lr=learning_rate)
-    else:
+    if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"unknown optimizer {optimizer!r}")
-
     try:
         if optimizer == "lbfgs":
-            # One step runs the whole L-BFGS loop; it ends early only when the gradient or
-            # the step vanishes (tolerances are 0), which means it has converged.
-            group = opt.param_groups[0]
+            # One step runs a whole L-BFGS round; a round ends early only when the gradient
+            # or the step vanishes (tolerances are 0), which means it has converged.
             while count < iterations:
-                remaining = iterations - count
-                group["max_iter"] = group["max_eval"] = remaining
+                budget = iterations - count
+                if lbfgs_restart:
+                    budget = min(budget, lbfgs_restart)
+                opt = torch.optim.LBFGS(
+                    [x],
+                    lr=1.0,
+                    max_iter=budget,
+                    max_eval=budget,
+                    tolerance_grad=0.0,
+                    tolerance_change=0.0,
+                    history_size=LBFGS_HISTORY,
+                )
                 before = count
                 opt.step(evaluate)
-                if count - before < remaining:
+                if count - before < budget:
                     break
         else:
+            opt = torch.optim.Adam([x], lr=learning_rate)
             while count < iterations:
                 opt.step(evaluate)
     except KeyboardInterrupt:

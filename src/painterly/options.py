@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from painterly.errors import PainterlyError
+from painterly.losses import CONVENTIONS
 from painterly.models.vgg import canonical_layer
+from painterly.presets import PRESETS
 
 METHODS = ("gatys",)
+SIZE_SIDES = ("long", "short", "width", "height")
 POOLINGS = ("avg", "max")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content", "style")
@@ -59,6 +62,22 @@ def parse_layers(
             raise PainterlyError(f"layer {layer} is listed twice")
         layers[layer] = fill if weight is None else _number(weight, f"weight of layer {layer}")
     return layers
+
+
+def parse_scales(text: str | tuple | list) -> tuple[tuple[int, int], ...]:
+    """Read ``256:300,512:100`` (or pairs) into ((256, 300), (512, 100))."""
+    if isinstance(text, str):
+        pairs = [p.partition(":")[::2] for p in re.split(r"[,\s]+", text.strip()) if p]
+    else:
+        pairs = list(text)
+    stages = []
+    for pair in pairs:
+        if len(pair) != 2 or "" in pair:
+            raise PainterlyError(f"each stage of --scales is SIZE:ITERATIONS, not {pair!r}")
+        stages.append(
+            (_integer(pair[0], "stage size", 16), _integer(pair[1], "stage iterations", 1))
+        )
+    return tuple(stages)
 
 
 def _number(value: Any, what: str, minimum: float = 0.0, strict: bool = False) -> float:
@@ -107,7 +126,14 @@ class Options:
     """
 
     method: str = _opt("gatys", "how to stylise", choices=METHODS)
-    size: int = _opt(512, "long side of the output in pixels")
+    size: int = _opt(512, "size of the output in pixels, along --size-side")
+    size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
+    scales: tuple[tuple[int, int], ...] = _opt(
+        (),
+        "coarse-to-fine stages SIZE:ITERATIONS,… run in turn, each starting from the last "
+        "one's result upsampled; replaces --size and --iterations",
+        metavar="STAGES",
+    )
     style_scale: float = _opt(
         1.0,
         "size of the style image relative to the output (paper: 1); larger means bigger strokes",
@@ -123,7 +149,13 @@ class Options:
         metavar="LAYERS",
     )
     content_weight: float = _opt(1.0, "α, weight of the content loss")
-    style_weight: float = _opt(1e7, "β, weight of the style loss")
+    style_weight: float = _opt(1e3, "β, weight of the style loss")
+    loss_convention: str = _opt(
+        "calibrated",
+        "how the loss terms are normalised: calibrated (the paper's α/β hold at any size), "
+        "paper (as printed), notebook, keras",
+        choices=tuple(CONVENTIONS),
+    )
     tv_weight: float = _opt(0.0, "weight of the total-variation smoothness term")
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(
@@ -133,6 +165,7 @@ class Options:
     )
     optimizer: str = _opt("lbfgs", "optimiser for the image pixels", choices=OPTIMIZERS)
     iterations: int = _opt(500, "number of loss evaluations (L-BFGS) or steps (Adam)")
+    lbfgs_restart: int = _opt(0, "start L-BFGS afresh every N evaluations (0: never)")
     learning_rate: float = _opt(0.02, "Adam step size, in units of the [0, 1] pixel range")
     init: str = _opt(
         "noise",
@@ -148,6 +181,14 @@ class Options:
         set_ = object.__setattr__
         set_(self, "method", _choice(self.method, "method", METHODS))
         set_(self, "size", _integer(self.size, "size", 16))
+        set_(self, "size_side", _choice(self.size_side, "size side", SIZE_SIDES))
+        set_(self, "scales", parse_scales(self.scales))
+        set_(
+            self,
+            "loss_convention",
+            _choice(self.loss_convention, "loss convention", tuple(CONVENTIONS)),
+        )
+        set_(self, "lbfgs_restart", _integer(self.lbfgs_restart, "lbfgs restart", 0))
         set_(self, "style_scale", _number(self.style_scale, "style scale", strict=True))
         set_(self, "content_layers", parse_layers(self.content_layers, "one"))
         set_(self, "style_layers", parse_layers(self.style_layers, "equal"))
@@ -176,6 +217,11 @@ class Options:
         return self.content_weight / self.style_weight if self.style_weight else math.inf
 
     @property
+    def stages(self) -> tuple[tuple[int, int], ...]:
+        """The (size, iterations) of each stage: ``scales``, or one stage at ``size``."""
+        return self.scales or ((self.size, self.iterations),)
+
+    @property
     def layers(self) -> tuple[str, ...]:
         """Every VGG layer this run reads."""
         return tuple(dict.fromkeys([*self.content_layers, *self.style_layers]))
@@ -184,13 +230,24 @@ class Options:
     def build(cls, **values: Any) -> Options:
         """Create Options from keyword values, accepting ``ratio`` (α/β) in place of β.
 
+        ``preset`` names a bundle from :data:`painterly.presets.PRESETS`; the other values
+        given override the preset's.
+
         Unknown names are a user error (``PainterlyError``), so a typo in an API call or a
         web form is reported instead of ignored.
         """
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known - {"ratio"})
+        unknown = sorted(set(values) - known - {"ratio", "preset"})
         if unknown:
             raise PainterlyError(f"unknown option {unknown[0]!r}")
+        preset = values.pop("preset", None)
+        if preset is not None:
+            if preset not in PRESETS:
+                raise PainterlyError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+            base = dict(PRESETS[preset])
+            if "ratio" in values:
+                base.pop("style_weight", None)
+            values = {**base, **values}
         ratio = values.pop("ratio", None)
         if ratio is not None:
             if "style_weight" in values:

@@ -28,12 +28,12 @@ def working_sizes(
     """(width, height) of the content at ``options.size`` and of the style at its scale.
 
     As in the paper, the style image is brought to the output's scale: its long side
-    becomes ``size × style_scale``. Both must keep at least ``min_side`` pixels on each
-    side, the down-sampling of the deepest layer used. Nothing is resized here, so a run
-    can be checked against the memory it needs first.
+    becomes the output's long side × ``style_scale``. Both must keep at least
+    ``min_side`` pixels on each side, the down-sampling of the deepest layer used.
+    Nothing is resized here, so a run can be checked against the memory it needs first.
     """
-    content_wh = long_side_size(content.size, options.size)
-    style_wh = long_side_size(style.size, max(1, round(options.size * options.style_scale)))
+    content_wh = long_side_size(content.size, options.size, options.size_side)
+    style_wh = long_side_size(style.size, max(1, round(max(content_wh) * options.style_scale)))
     for role, (w, h), flag in (
         ("content", content_wh, "--size"),
         ("style", style_wh, "--style-scale"),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 from PIL import Image
+from torch.nn import functional as F
 
 from painterly import losses
 from painterly.errors import Interrupted
@@ -30,7 +31,8 @@ class Objective:
 
     The targets (content features P^l and style Grams A^l) are computed once, here.
     A^l is rescaled by M_l(generated) / M_l(style) so that a style image of another size
-    is compared per position, which leaves Eq. 4 unchanged when the sizes agree.
+    is compared per position, which leaves Eq. 4 unchanged when the sizes agree. The
+    terms are normalised by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`).
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class Objective:
     ) -> None:
         self.encoder = encoder
         self.options = options
+        self.convention = losses.CONVENTIONS[options.loss_convention]
         self.layers = options.layers
         with torch.inference_mode():
             content_features = encoder(content, options.layers)
@@ -53,20 +56,27 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.encoder(image, self.layers)
-        o = self.options
+        o, c = self.options, self.convention
+        zero = torch.zeros((), device=image.device)
         content = sum(
             (
-                w * losses.content_loss(features[n], self.content_targets[n])
+                w * c.content(features[n], self.content_targets[n])
                 for n, w in o.content_layers.items()
             ),
-            torch.zeros((), device=image.device),
+            zero,
         )
+        pixels = image.shape[2] * image.shape[3]
+        style = zero
+        for name, weight in o.style_layers.items():
+            f = features[name]
+            _, n, h, w = f.shape
+            gram = losses.gram_matrix(f)
+            style = style + weight * c.style_layer(gram, self.style_targets[name], n, h * w, pixels)
         terms = {"content": o.content_weight * content}
         if o.style_layers:
-            style = losses.style_loss(features, self.style_targets, o.style_layers)
             terms["style"] = o.style_weight * style
         if o.tv_weight:
-            terms["tv"] = o.tv_weight * losses.total_variation(image)
+            terms["tv"] = o.tv_weight * c.tv(image)
         terms["total"] = sum(terms.values())
         return terms
 
@@ -91,35 +101,51 @@ def run(
     options: Options,
     callback: Callable[[Progress], None] | None = None,
 ) -> Result:
-    """Stylise ``content`` with ``style`` by optimising the pixels of a new image."""
+    """Stylise ``content`` with ``style`` by optimising the pixels of a new image.
+
+    With several ``options.stages`` (coarse to fine, Gatys et al. 2017), each stage
+    recomputes the targets at its size and starts from the previous result, upsampled.
+    """
     last = deepest_layer(options)
-    (w, h), style_wh = working_sizes(content, style, options, layer_stride(last))
     device = select_device(options.device)
-    check_fits((w, h), style_wh, last, LBFGS_HISTORY, device, options.size)
-    content_img = content.resize((w, h), Image.Resampling.LANCZOS)
-    style_img = style.resize(style_wh, Image.Resampling.LANCZOS)
+    plans = []
+    for size, _ in options.stages:
+        plans.append(working_sizes(content, style, options.replace(size=size), layer_stride(last)))
+    biggest = max(range(len(plans)), key=lambda i: plans[i][0][0] * plans[i][0][1])
+    check_fits(*plans[biggest], last, LBFGS_HISTORY, device, options.stages[biggest][0])
 
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
-    content_t = to_tensor(content_img).to(device)
-    objective = Objective(encoder, content_t, to_tensor(style_img).to(device), options)
-    start = initial_image(options, content_t, style_img)
-    try:
-        outcome = optimize(
-            start,
-            objective,
-            optimizer=options.optimizer,
-            iterations=options.iterations,
-            learning_rate=options.learning_rate,
-            callback=callback,
-            render=to_image,
-        )
-    except Interrupted as stop:
-        raise Interrupted(to_image(stop.best), stop.iteration) from None
+    grand_total = sum(iterations for _, iterations in options.stages)
+    done, seconds, image, outcome = 0, 0.0, None, None
+    for ((w, h), style_wh), (_, iterations) in zip(plans, options.stages, strict=True):
+        content_t = to_tensor(content.resize((w, h), Image.Resampling.LANCZOS)).to(device)
+        style_img = style.resize(style_wh, Image.Resampling.LANCZOS)
+        objective = Objective(encoder, content_t, to_tensor(style_img).to(device), options)
+        if image is None:
+            start = initial_image(options, content_t, style_img)
+        else:
+            start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
+        try:
+            outcome = optimize(
+                start,
+                objective,
+                optimizer=options.optimizer,
+                iterations=iterations,
+                learning_rate=options.learning_rate,
+                lbfgs_restart=options.lbfgs_restart,
+                callback=callback,
+                render=to_image,
+                offset=done,
+                grand_total=grand_total,
+            )
+        except Interrupted as stop:
+            raise Interrupted(to_image(stop.best), done + stop.iteration) from None
+        image, done, seconds = outcome.image, done + outcome.iterations, seconds + outcome.seconds
     return Result(
-        image=to_image(outcome.image),
+        image=to_image(image),
         options=options,
         losses=outcome.losses,
-        iterations=outcome.iterations,
-        seconds=outcome.seconds,
+        iterations=done,
+        seconds=seconds,
     )

@@ -1,0 +1,67 @@
+"""Named bundles of options that reproduce a reference setting.
+
+A preset only fills in option values; anything the user gives as well wins
+(``painterly … --preset keras-example --size 256``). How each differs from the paper is
+documented in docs/reproduction.md.
+"""
+
+from __future__ import annotations
+
+PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+PRESETS: dict[str, dict[str, object]] = {
+    # Gatys, Ecker & Bethge (CVPR 2016) as printed, with the calibrated normalisation so
+    # that the paper's α/β values mean what they meant in the paper.
+    "gatys2016": {
+        "weights": "vgg19-normalized",
+        "pooling": "avg",
+        "content_layers": {"conv4_2": 1.0},
+        "style_layers": {name: 0.2 for name in PAPER_STYLE_LAYERS},
+        "loss_convention": "calibrated",
+        "content_weight": 1.0,
+        "style_weight": 1e3,
+        "init": "noise",
+        "optimizer": "lbfgs",
+        "iterations": 500,
+    },
+    # The authors' PyTorch notebook (leongatys/PytorchNeuralStyleTransfer): Grams divided
+    # by H·W, mean squared errors, per-layer style weights 1e3/N_l², content weight 1,
+    # max pooling, short side 512 px from the content image, 500 L-BFGS evaluations, then
+    # 200 more at 800 px from the upsampled result.
+    "gatys-notebook": {
+        "weights": "vgg19-normalized",
+        "pooling": "max",
+        "content_layers": {"conv4_2": 1.0},
+        "style_layers": {
+            name: 1e3 / n**2
+            for name, n in zip(PAPER_STYLE_LAYERS, (64, 128, 256, 512, 512), strict=True)
+        },
+        "loss_convention": "notebook",
+        "content_weight": 1.0,
+        "style_weight": 1.0,
+        "init": "content",
+        "optimizer": "lbfgs",
+        "size_side": "short",
+        "scales": ((512, 500), (800, 200)),
+    },
+    # The widely copied Keras example as the study describes it: Keras VGG-19 weights,
+    # content at block3_conv2, style loss over 4·3²·(rows·cols)², TV^1.25, weights
+    # 0.01 / 1 / 1, 400 px rows, from the content image, 50 rounds of L-BFGS with at most
+    # 20 evaluations each, max pooling.
+    "keras-example": {
+        "weights": "vgg19-keras",
+        "pooling": "max",
+        "content_layers": {"conv3_2": 1.0},
+        "style_layers": {name: 0.2 for name in PAPER_STYLE_LAYERS},
+        "loss_convention": "keras",
+        "content_weight": 0.01,
+        "style_weight": 1.0,
+        "tv_weight": 1.0,
+        "init": "content",
+        "optimizer": "lbfgs",
+        "size": 400,
+        "size_side": "height",
+        "iterations": 1000,
+        "lbfgs_restart": 20,
+    },
+}
