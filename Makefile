@@ -24,7 +24,7 @@ weights: setup
 example: weights
 	mkdir -p $(dir $(EXAMPLE_OUT))
 	$(VENV)/bin/painterly examples/tubingen.jpg examples/starry_night.jpg \
-		-o $(EXAMPLE_OUT) --overwrite --size 256 --iterations 300 --ratio 8e-4
+		-o $(EXAMPLE_OUT) --overwrite --scales 128:200,256:100 --ratio 8e-4
 
 test: weights
 	$(PY) -m pytest -q

@@ -72,8 +72,8 @@ def _stylize_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="painterly",
         description="Paint a photograph in the style of another image (Gatys et al. 2016).",
-        epilog="other commands: painterly weights {list,fetch,normalize} "
-        "(see painterly weights --help)",
+        epilog="other commands: painterly weights {list,fetch,normalize}, painterly reproduce "
+        "(see painterly COMMAND --help)",
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("content", help="the photograph to paint")

@@ -17,22 +17,18 @@ from typing import Any
 from painterly.errors import PainterlyError
 from painterly.losses import CONVENTIONS
 from painterly.models.vgg import canonical_layer
-from painterly.presets import PRESETS
+from painterly.presets import PAPER_STYLE_LAYERS, PRESETS
 
 METHODS = ("gatys",)
 SIZE_SIDES = ("long", "short", "width", "height")
 POOLINGS = ("avg", "max")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content", "style")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-PAPER_CONTENT_LAYERS = ("conv4_2",)
 
 
 def parse_layers(
     text: str | Mapping[str, float] | list[str] | tuple[str, ...], default_weight: str
-):
+) -> dict[str, float]:
     """Read ``conv1_1:0.2,conv2_1`` (or a mapping or list) into ``{layer: weight}``.
 
     A layer given without a weight gets ``default_weight``: ``"equal"`` gives every such

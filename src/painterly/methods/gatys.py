@@ -21,6 +21,9 @@ from painterly.options import Options
 from painterly.runtime import check_fits, select_device
 
 
+NOISE_AMPLITUDE = 0.1
+
+
 def deepest_layer(options: Options) -> str:
     """The last VGG layer the run reads; the encoder is cut there."""
     return max(options.layers, key=LAYER_NAMES.index)
@@ -84,11 +87,17 @@ class Objective:
 def initial_image(
     options: Options, content: torch.Tensor, style_image: Image.Image
 ) -> torch.Tensor:
-    """White noise (the paper), the content, the style stretched to the output, or a file."""
+    """White noise (the paper), the content, the style stretched to the output, or a file.
+
+    The noise is uniform in mid-grey ± NOISE_AMPLITUDE / 2: full-range noise leaves
+    speckles that L-BFGS takes hundreds of evaluations to remove (the losses barely see
+    single-pixel detail), while low-amplitude white noise starts as unbiased and ends clean.
+    """
     _, _, h, w = content.shape
     if options.init == "noise":
         generator = torch.Generator().manual_seed(options.seed)
-        return torch.rand(content.shape, generator=generator).to(content.device)
+        noise = torch.rand(content.shape, generator=generator)
+        return (0.5 + NOISE_AMPLITUDE * (noise - 0.5)).to(content.device)
     if options.init == "content":
         return content.clone()
     source = style_image if options.init == "style" else load_image(options.init, "init image")
