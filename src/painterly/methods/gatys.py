@@ -20,7 +20,6 @@ from painterly.optimize import LBFGS_HISTORY, Progress, optimize
 from painterly.options import Options
 from painterly.runtime import check_fits, select_device
 
-
 NOISE_AMPLITUDE = 0.1
 
 
