@@ -15,6 +15,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -319,29 +320,50 @@ def save_image(
     elif image_format == "WEBP":
         options = {"quality": quality}
 
+    def write(temp: str) -> None:
+        with open(temp, "wb") as file:
+            img.save(file, format=image_format, **options)
+
+    write_atomically(target, write, overwrite=overwrite, shown=path)
+    return target
+
+
+def write_atomically(
+    target: Path,
+    write: Callable[[str], object],
+    overwrite: bool = False,
+    shown: object = None,
+) -> None:
+    """Have ``write`` fill a hidden temporary file beside ``target``, then move it there.
+
+    A failed or interrupted write never leaves a partial ``target``; without ``overwrite``
+    an existing file is never replaced, not even one that appeared meanwhile. The file gets
+    the usual permissions (the umask's), also when ``write`` recreates it. OS errors become
+    a PainterlyError naming ``shown`` (default: ``target``); others propagate.
+    """
+    shown = target if shown is None else shown
     temp_path = None
     try:
         fd, temp_path = tempfile.mkstemp(prefix="." + target.name + ".", dir=target.parent)
-        with os.fdopen(fd, "wb") as file:
-            img.save(file, format=image_format, **options)
-            file.flush()
+        os.close(fd)
+        write(temp_path)
+        with open(temp_path, "rb+") as file:
             os.fsync(file.fileno())
         os.chmod(temp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should not be.
         if overwrite:
             os.replace(temp_path, target)
         else:
-            _move_without_replacing(temp_path, target, path)
+            _move_without_replacing(temp_path, target, shown)
         temp_path = None
     except OSError as error:
         if error.errno is None:  # Pillow's "cannot write mode ..." is a programming error.
             raise
-        raise PainterlyError(f"Could not write '{path}' ({_reason(error)}).") from None
+        raise PainterlyError(f"Could not write '{shown}' ({_reason(error)}).") from None
     finally:
         if temp_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
     _sync_directory(target.parent)
-    return target
 
 
 def _move_without_replacing(source: str, target: Path, shown: object) -> None:

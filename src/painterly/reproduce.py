@@ -14,9 +14,7 @@ import functools
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from painterly import __version__
 from painterly.api import run
 from painterly.errors import Interrupted, PainterlyError
-from painterly.images import load_image, save_image
+from painterly.images import load_image, save_image, write_atomically
 from painterly.methods import Result
 from painterly.options import Options
 from painterly.presets import PAPER_STYLE_LAYERS
@@ -347,19 +345,8 @@ def _jsonable(value: object) -> object:
 
 def write_json(data: dict, path: Path) -> None:
     """Write ``data`` as JSON atomically (temporary file in the same folder, then rename)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(_jsonable(data), file, indent=1, ensure_ascii=False, allow_nan=False)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    text = json.dumps(_jsonable(data), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"), True)
 
 
 CellCallback = Callable[[Sheet, int, Cell, Result | None], None]

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,7 +29,7 @@ import torch
 from PIL import Image, ImageOps
 
 from painterly.errors import PainterlyError
-from painterly.images import MIN_SIDE, load_image, resize_long_side, to_tensor
+from painterly.images import MIN_SIDE, load_image, resize_long_side, to_tensor, write_atomically
 from painterly.models.vgg import VGG19
 from painterly.models.weights import available_layers
 
@@ -220,37 +219,9 @@ def save_normalized(
     """Write ``state`` as safetensors at ``path`` and ``report`` as JSON beside it
     (``.json``), each through a temporary file, so neither is ever seen half-written."""
     tensors = {key: value.contiguous() for key, value in state.items()}
-    _write_atomically(path, lambda tmp: safetensors.torch.save_file(tensors, tmp), overwrite)
+    write_atomically(path, lambda tmp: safetensors.torch.save_file(tensors, tmp), overwrite)
     text = json.dumps(report, indent=2) + "\n"
-    _write_atomically(path.with_suffix(".json"), lambda tmp: tmp.write_text(text), overwrite)
-
-
-def _write_atomically(target: Path, write: Callable[[Path], object], overwrite: bool) -> None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        # Not mkstemp, whose files are private (0600): outputs get the umask's permissions,
-        # kept even if ``write`` recreates the file (safetensors does).
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        mode = tmp.stat().st_mode
-        write(tmp)
-        tmp.chmod(mode)
-        if not overwrite:
-            try:
-                os.link(tmp, target)  # fails, rather than replaces, a file that appeared meanwhile
-                return
-            except FileExistsError:
-                raise
-            except OSError:
-                pass  # no hard links on this file system; the check before the run must do
-        os.replace(tmp, target)
-    except FileExistsError:
-        raise PainterlyError(
-            f"The output file '{target}' already exists; pass --overwrite to replace it."
-        ) from None
-    except OSError as error:
-        raise PainterlyError(f"Could not write '{target}' ({error.strerror or error}).") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomically(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text), overwrite)
 
 
 def _views(images: Sequence[ImageInput], size: int, flips: bool) -> Iterable[torch.Tensor]:
