@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import reproduce
+from painterly import reproduce, sheets
 from painterly.cli import main
 from painterly.errors import Interrupted
 from painterly.options import Options
@@ -66,8 +66,8 @@ def test_preview_writes_every_sheet_as_png_and_small_jpeg(preview):
     for name, sheet in reproduce.SHEETS.items():
         png, jpg = Image.open(out / f"{name}.png"), Image.open(out / f"{name}.jpg")
         assert (png.format, jpg.format) == ("PNG", "JPEG")
-        assert (out / f"{name}.jpg").stat().st_size <= reproduce.JPEG_MAX
-        assert max(jpg.size) <= reproduce.JPEG_SIDE
+        assert (out / f"{name}.jpg").stat().st_size <= sheets.JPEG_MAX
+        assert max(jpg.size) <= sheets.JPEG_SIDE
         assert abs(jpg.width / jpg.height - png.width / png.height) < 0.02
         assert sorted(p.name for p in (out / name).iterdir()) == sorted(
             f"{cell.id}.png" for cell in sheet.cells
@@ -125,8 +125,8 @@ def test_the_sheet_grows_with_its_rows_and_columns(preview):
     assert np.diff(columns).tolist() == [pitch_x] * 3
     assert np.diff(rows).tolist() == [pitch_y] * 4
     _, _, w, h = boxes[-1]
-    margin = reproduce.MARGIN
-    assert fig4.width >= 2 * margin + 4 * pitch_x - reproduce.GAP
+    margin = sheets.MARGIN
+    assert fig4.width >= 2 * margin + 4 * pitch_x - sheets.GAP
     assert fig4.width >= columns[-1] + w + margin and fig4.height >= rows[-1] + h + margin
     # Below the last row there is at most a caption and the margin.
     assert fig4.height - (rows[-1] + h) < pitch_y
