@@ -99,3 +99,10 @@ def test_ctrl_c_hands_back_the_best_image_so_far(content_image, style_image):
         run(content_image, style_image, Options(size=64, iterations=10), stop_at_three)
     assert caught.value.iteration == 3
     assert max(caught.value.best.size) == 64
+
+
+def test_a_large_style_weight_does_not_stall_at_the_start(content_image, style_image):
+    # Without a line search, L-BFGS overshot on big losses and returned the flat start.
+    result, reports = _losses(content_image, style_image, size=48, ratio=1e-5, iterations=30)
+    assert result.losses["style"] < 0.05 * reports[0].losses["style"]
+    assert np.asarray(result.image, dtype=float).std() > 20

@@ -21,6 +21,10 @@ LBFGS_HISTORY = 20
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
+class _BudgetSpent(Exception):
+    """Raised inside the L-BFGS step once ``iterations`` evaluations have been made."""
+
+
 @dataclass
 class Progress:
     """One report from the loop: after loss evaluation ``iteration`` of ``total``.
@@ -83,6 +87,9 @@ def optimize(
 
     def evaluate() -> torch.Tensor:
         nonlocal count
+        if count >= iterations:
+            # The line search may ask for more evaluations than the budget has left.
+            raise _BudgetSpent
         x.grad = None
         terms = objective(x)
         terms["total"].backward()
@@ -121,9 +128,16 @@ def optimize(
                     tolerance_grad=0.0,
                     tolerance_change=0.0,
                     history_size=LBFGS_HISTORY,
+                    # Without a line search a large loss (big β, flat start) makes the first
+                    # steps overshoot and the run stalls at its start; Gatys et al. used
+                    # L-BFGS with a line search too.
+                    line_search_fn="strong_wolfe",
                 )
                 before = count
-                opt.step(evaluate)
+                try:
+                    opt.step(evaluate)
+                except _BudgetSpent:
+                    break
                 if count - before < budget:
                     break
         else:
