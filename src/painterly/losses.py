@@ -42,13 +42,25 @@ def style_loss(
     features: Mapping[str, torch.Tensor],
     target_grams: Mapping[str, torch.Tensor],
     layer_weights: Mapping[str, float],
+    layer_loss: Callable[..., torch.Tensor] | None = None,
+    image_pixels: int = 0,
 ) -> torch.Tensor:
-    """L_style = Σ_l w_l E_l (paper Eq. 5) over the layers in ``layer_weights``."""
+    """L_style = Σ_l w_l E_l (paper Eq. 5) over the layers in ``layer_weights``.
+
+    ``layer_loss(G, A, N, M, image_pixels)`` replaces Eq. 4 for another convention
+    (see :data:`CONVENTIONS`); ``image_pixels`` is only read by the Keras one.
+    """
     total = torch.zeros((), device=next(iter(target_grams.values())).device)
     for layer, weight in layer_weights.items():
         f = features[layer]
         _, n, h, w = f.shape
-        total = total + weight * style_layer_loss(gram_matrix(f), target_grams[layer], n, h * w)
+        gram, target = gram_matrix(f), target_grams[layer]
+        term = (
+            style_layer_loss(gram, target, n, h * w)
+            if layer_loss is None
+            else layer_loss(gram, target, n, h * w, image_pixels)
+        )
+        total = total + weight * term
     return total
 
 

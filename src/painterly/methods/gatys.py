@@ -67,15 +67,12 @@ class Objective:
             ),
             zero,
         )
-        pixels = image.shape[2] * image.shape[3]
-        style = zero
-        for name, weight in o.style_layers.items():
-            f = features[name]
-            _, n, h, w = f.shape
-            gram = losses.gram_matrix(f)
-            style = style + weight * c.style_layer(gram, self.style_targets[name], n, h * w, pixels)
         terms = {"content": o.content_weight * content}
         if o.style_layers:
+            pixels = image.shape[2] * image.shape[3]
+            style = losses.style_loss(
+                features, self.style_targets, o.style_layers, c.style_layer, pixels
+            )
             terms["style"] = o.style_weight * style
         if o.tv_weight:
             terms["tv"] = o.tv_weight * c.tv(image)
