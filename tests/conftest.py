@@ -35,6 +35,15 @@ def random_state():
     return state
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny images gain nothing from threads, and on a busy shared CPU they cost a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _small(name: str, side: int) -> Image.Image:
     image = Image.open(EXAMPLES / name).convert("RGB")
     image.thumbnail((side, side), Image.Resampling.LANCZOS)

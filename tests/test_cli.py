@@ -109,6 +109,11 @@ def test_bad_image_inputs_are_refused(capsys, tmp_path, image_files, case, role)
         (["--iterations", "many"], ["iterations"]),
         (["--ratio", "0"], ["ratio"]),
         (["--size", "100000"], ["GiB", "largest size that fits", "--size"]),
+        (["--strength", "1.5"], ["strength", "between 0 and 1"]),
+        (["--strength", "0.5", "--ratio", "1e-3"], ["--strength", "not both"]),
+        (["--style-blend", "0.7,0.3"], ["--style-blend has 2 weights but 1 style image"]),
+        (["--style-blend", "-1"], ["--style-blend weight", "at least 0"]),
+        (["--preserve-color", "sepia"], ["preserve color", "luminance, histogram"]),
         (["--bogus-flag"], ["unrecognized arguments"]),
     ],
 )
@@ -156,13 +161,57 @@ def test_unsupported_output_extension_is_refused(capsys, tmp_path, image_files):
     _assert_refused(code, err, out, ".xyz")
 
 
+def _mask_file(path, size, box):
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    mask.save(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["overlap", "not an image", "styles as well", "no style"])
+def test_bad_masks_are_refused(capsys, tmp_path, image_files, case):
+    content, style = image_files
+    size = Image.open(content).size
+    whole = _mask_file(tmp_path / "whole.png", size, (0, 0, *size))
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    argv, words = {
+        "overlap": ([f"--mask={whole}:{style}", "--mask", f"{whole}:{style}"], ["overlap"]),
+        "not an image": (["--mask", f"{text}:{style}"], ["mask", "notes.png", "not an image"]),
+        "styles as well": ([style, "--mask", f"{whole}:{style}"], ["no STYLE images"]),
+        "no style": ([], ["at least one style image"]),
+    }[case]
+    out = tmp_path / "r.png"
+    code, _, err = _run(capsys, content, *argv, "-o", out, *FAST)
+    _assert_refused(code, err, out, *words)
+
+
+def test_a_mask_of_another_size_is_resized_with_a_one_line_note(capsys, tmp_path, image_files):
+    content, style = image_files
+    mask = _mask_file(tmp_path / "half.png", (20, 20), (0, 0, 10, 20))
+    out = tmp_path / "r.png"
+    code, _, err = _run(capsys, content, "-o", out, "--mask", f"{mask}:{style}", *FAST, "-q")
+    assert code == 0 and out.exists()
+    notes = [line for line in err.splitlines() if line.startswith("painterly: note: ")]
+    assert len(notes) == 1 and "resized" in notes[0]
+
+
+def test_several_styles_by_argument_and_by_flag(capsys, tmp_path, image_files):
+    content, style = image_files
+    out = tmp_path / "r.png"
+    argv = [content, style, "--style", style, "--style-blend", "1,3", "-o", out, *FAST, "-q"]
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and stdout.strip() == str(out.resolve())
+
+
 def test_help_documents_every_option_with_its_default(capsys):
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
+    from painterly.cli import option_flag
     from painterly.options import option_fields
 
     for f in option_fields():
-        assert "--" + f.name.replace("_", "-") in text
+        assert option_flag(f) in text
     assert text.count("(default:") >= len(option_fields())
     assert "(default: conv4_2:1)" in text
 

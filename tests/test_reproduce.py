@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from painterly import reproduce, sheets
@@ -29,13 +28,7 @@ def _main(*argv):
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny images gain nothing from threads, and on a busy shared CPU they cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

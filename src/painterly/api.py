@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PIL import Image
 
@@ -13,32 +13,44 @@ from painterly.optimize import Progress
 from painterly.options import Options
 
 ImageInput = str | os.PathLike | Image.Image
+StyleInput = ImageInput | Sequence[ImageInput] | None
 
 
 def _as_image(value: ImageInput, role: str) -> Image.Image:
     return to_rgb(value) if isinstance(value, Image.Image) else load_image(value, role)
 
 
+def _as_images(style: StyleInput) -> list[Image.Image]:
+    if style is None:
+        return []
+    if isinstance(style, (str, os.PathLike, Image.Image)):
+        style = [style]
+    return [_as_image(value, "style image") for value in style]
+
+
 def run(
     content: ImageInput,
-    style: ImageInput,
+    style: StyleInput,
     options: Options | None = None,
     callback: Callable[[Progress], None] | None = None,
 ) -> Result:
     """Stylise with full control: returns a :class:`Result` (image, losses, timings).
 
-    ``callback`` receives a :class:`~painterly.optimize.Progress` after every loss
-    evaluation; ``progress.image()`` renders the current iterate on request.
+    ``style`` is one style image or a list of them (blended by ``options.style_blend``),
+    or None when ``options.masks`` name a style for each region. ``callback`` receives a
+    :class:`~painterly.optimize.Progress` after every loss evaluation;
+    ``progress.image()`` renders the current iterate on request. ``result.options`` holds
+    the α and β used, which ``options.strength`` sets for this pair.
     """
     options = options or Options()
     return RUNNERS[options.method](
-        _as_image(content, "content image"), _as_image(style, "style image"), options, callback
+        _as_image(content, "content image"), _as_images(style), options, callback
     )
 
 
 def stylize(
     content: ImageInput,
-    style: ImageInput,
+    style: StyleInput,
     *,
     callback: Callable[[Progress], None] | None = None,
     **options: object,
@@ -46,6 +58,8 @@ def stylize(
     """Paint ``content`` in the style of ``style`` and return the image.
 
     Keyword options are the fields of :class:`~painterly.options.Options` (plus ``ratio``,
-    α/β), e.g. ``stylize("photo.jpg", "starry.jpg", size=256, iterations=300)``.
+    α/β), e.g. ``stylize("photo.jpg", "starry.jpg", size=256, iterations=300)`` or
+    ``stylize("photo.jpg", ["starry.jpg", "scream.jpg"], style_blend=(0.7, 0.3),
+    strength=0.5, preserve_color="luminance")``.
     """
     return run(content, style, Options.build(**options), callback).image

@@ -10,15 +10,19 @@ import argparse
 import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from painterly import __version__
-from painterly.errors import Interrupted, PainterlyError
+from painterly.errors import Interrupted, Note, PainterlyError
 from painterly.optimize import Progress
 from painterly.options import Options, option_fields
 from painterly.presets import PRESETS
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -34,7 +38,29 @@ class _Parser(argparse.ArgumentParser):
 def _default_text(value: object) -> str:
     if isinstance(value, dict):
         return ",".join(f"{k}:{v:g}" for k, v in value.items()) or "none"
+    if value is None:
+        return "off"
+    if value == ():
+        return "none"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def option_flag(f: dataclasses.Field) -> str:
+    """The command-line flag of an Options field: ``--style-weight``, or its own (``--mask``)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def option_argv(given: dict[str, object]) -> list[str]:
+    """Options as parsed from flags (``{dest: text or [texts]}``) back into flags."""
+    flags = {f.name: option_flag(f) for f in option_fields()} | {
+        "preset": "--preset",
+        "ratio": "--ratio",
+    }
+    argv: list[str] = []
+    for name, value in given.items():
+        for text in value if isinstance(value, list) else [value]:
+            argv += [flags[name], str(text)]
+    return argv
 
 
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
@@ -54,9 +80,10 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             metavar = "N" if isinstance(default, int) else "X"
 
         group.add_argument(
-            "--" + f.name.replace("_", "-"),
+            option_flag(f),
             dest=f.name,
             metavar=metavar,
+            action=f.metadata.get("action", "store"),
             help=f"{f.metadata['help']} (default: {_default_text(default)})",
         )
         if f.name == "style_weight":
@@ -68,16 +95,45 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """CONTENT and the style images: STYLE … after it, or ``--style FILE …`` anywhere."""
+    parser.add_argument("content", help="the photograph to paint")
+    parser.add_argument(
+        "style",
+        nargs="*",
+        default=[],
+        help="the painting(s) whose style to use; several are blended (see --style-blend); "
+        "none when the styles come with --mask",
+    )
+    parser.add_argument(
+        "--style",
+        dest="more_styles",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="STYLE",
+        help="style images, as an alternative to (or after) the STYLE arguments",
+    )
+
+
+def load_inputs(args: dict) -> tuple[Image.Image, list[Image.Image]]:
+    """Pop CONTENT and the styles from parsed ``args`` and read them (user errors raise)."""
+    from painterly.images import load_image
+
+    content = load_image(args.pop("content"), "content image")
+    paths = [*args.pop("style"), *args.pop("more_styles")]
+    return content, [load_image(path, "style image") for path in paths]
+
+
 def _stylize_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="painterly",
         description="Paint a photograph in the style of another image (Gatys et al. 2016).",
-        epilog="other commands: painterly weights {list,fetch,normalize}, painterly reproduce "
-        "(see painterly COMMAND --help)",
+        epilog="other commands: painterly weights {list,fetch,normalize}, painterly reproduce, "
+        "painterly sweep (see painterly COMMAND --help)",
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("content", help="the photograph to paint")
-    parser.add_argument("style", help="the painting whose style to use")
+    add_image_arguments(parser)
     parser.add_argument(
         "-o", "--output", required=True, help="where to write the result (.png or .jpg)"
     )
@@ -162,14 +218,14 @@ def _free_path(path: Path, overwrite: bool) -> Path:
 
 def cmd_stylize(argv: Sequence[str]) -> int:
     from painterly.api import run
-    from painterly.images import check_output_path, load_image, save_image, sibling_path
+    from painterly.images import check_output_path, save_image, sibling_path
 
     args = vars(_stylize_parser().parse_args(argv))
     out = args.pop("output")
     overwrite = args.pop("overwrite")
     save_every = args.pop("save_every")
     quiet = args.pop("quiet")
-    content_path, style_path = args.pop("content"), args.pop("style")
+    image_args = {k: args.pop(k) for k in ("content", "style", "more_styles")}
     if save_every < 0:
         raise PainterlyError(f"--save-every must be 0 or more, not {save_every}")
 
@@ -179,8 +235,7 @@ def cmd_stylize(argv: Sequence[str]) -> int:
         stale = sorted(out.parent.glob(f"{out.stem}.iter*{out.suffix}"))
         if stale:
             raise PainterlyError(f"{stale[0]} already exists; pass --overwrite to replace it")
-    content = load_image(content_path, "content image")
-    style = load_image(style_path, "style image")
+    content, styles = load_inputs(image_args)
 
     show = None if quiet else progress_printer()
 
@@ -191,7 +246,7 @@ def cmd_stylize(argv: Sequence[str]) -> int:
             save_image(p.image(), sibling_path(out, f"iter{p.iteration:04d}"), overwrite=True)
 
     try:
-        result = run(content, style, options, report)
+        result = run(content, styles, options, report)
     except Interrupted as stop:
         if stop.best is None:
             raise
@@ -343,19 +398,41 @@ def cmd_reproduce(argv: Sequence[str]) -> int:
     return command(argv)
 
 
+def cmd_sweep(argv: Sequence[str]) -> int:
+    from painterly.sweep import command
+
+    return command(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "weights": cmd_weights,
     "reproduce": cmd_reproduce,
+    "sweep": cmd_sweep,
 }
+
+
+def _notes_to_stderr(show: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints a :class:`Note` as one line, else calls ``show``."""
+
+    def show_note(message, category, *args, **kwargs) -> None:
+        if issubclass(category, Note):
+            print(f"painterly: note: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return show_note
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = COMMANDS.get(argv[0]) if argv else None
     try:
-        if command:
-            return command(argv[1:])
-        return cmd_stylize(argv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", Note)
+            warnings.showwarning = _notes_to_stderr(warnings.showwarning)
+            if command:
+                return command(argv[1:])
+            return cmd_stylize(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,3 +20,10 @@ class Interrupted(Exception):
         super().__init__(f"interrupted at iteration {iteration}")
         self.best = best
         self.iteration = iteration
+
+
+class Note(UserWarning):
+    """Something the user should know that does not stop the run (a mask resized to fit).
+
+    Issued with :func:`warnings.warn`; the CLI prints it as one ``painterly: note:`` line.
+    """

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -61,6 +62,55 @@ def style_loss(
             else layer_loss(gram, target, n, h * w, image_pixels)
         )
         total = total + weight * term
+    return total
+
+
+def guided_gram_matrix(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """G^l_r = (T^l_r ∘ F^l)(T^l_r ∘ F^l)ᵀ: the Gram matrix of one region r (Gatys et al.
+    2017, §4.1), each position weighted by the guidance channel T^l_r (B×1×H×W, in [0, 1])."""
+    return gram_matrix(features * guide)
+
+
+def layer_guide(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """T^l_r: a pixel mask (B×1×H×W) brought to a layer's H_l × W_l by area averaging.
+
+    Gatys et al. (2017, §4.1) down-sample the guidance channels to each layer; averaging
+    keeps a soft edge where a layer position straddles two regions, so neither region's
+    Gram matrix claims the boundary alone.
+    """
+    return F.adaptive_avg_pool2d(mask, shape)
+
+
+def guided_style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    guides: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float],
+    layer_loss: Callable[..., torch.Tensor] | None = None,
+    image_pixels: int = 0,
+) -> torch.Tensor:
+    """Σ_l w_l (m_r / M_l) E^l_r: the style loss of one region r (Gatys et al. 2017, §4.1).
+
+    E^l_r compares the guided Gram G^l_r with the target A^l (given, as for
+    :func:`style_loss`, for the whole output's M_l positions) scaled to the region's mass
+    m_r = Σ_k (T^l_rk)², and takes the region's m_r in place of M_l in Eq. 4, so a region
+    is held to its style as firmly as a whole image would be. The factor m_r / M_l (the
+    region's share of the layer) keeps the pull on each pixel independent of the region's
+    size; a guide of ones gives exactly Eq. 5.
+    """
+    total = torch.zeros((), device=next(iter(target_grams.values())).device)
+    for layer, weight in layer_weights.items():
+        f, guide = features[layer], guides[layer]
+        _, n, h, w = f.shape
+        mass = guide.pow(2).sum()
+        share = mass / (h * w)
+        gram, target = guided_gram_matrix(f, guide), target_grams[layer] * share
+        term = (
+            style_layer_loss(gram, target, n, mass)
+            if layer_loss is None
+            else layer_loss(gram, target, n, mass, image_pixels)
+        )
+        total = total + weight * share * term
     return total
 
 

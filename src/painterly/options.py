@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from painterly.colour import PRESERVE_COLOR
 from painterly.errors import PainterlyError
 from painterly.losses import CONVENTIONS
 from painterly.models.vgg import canonical_layer
@@ -76,6 +78,45 @@ def parse_scales(text: str | tuple | list) -> tuple[tuple[int, int], ...]:
     return tuple(stages)
 
 
+def parse_blend(text: str | tuple | list) -> tuple[float, ...]:
+    """Read ``0.7,0.3`` (or numbers) into (0.7, 0.3); each weight must be ≥ 0, not all 0."""
+    parts = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
+    weights = tuple(_number(p, "each --style-blend weight") for p in parts if p != "")
+    if weights and not any(weights):
+        raise PainterlyError("the --style-blend weights are all 0; at least one must be positive")
+    return weights
+
+
+# MASK:STYLE, where MASK may start with a Windows drive letter (C:\\…) that is not the split.
+_MASK_PAIR = re.compile(r"((?:[A-Za-z]:[\\/])?[^:]+):(.+)")
+
+
+def parse_masks(values: str | tuple | list) -> tuple[tuple[str, str], ...]:
+    """Read ``MASK:STYLE`` texts (or (mask, style) pairs) into ((mask, style), …)."""
+    items = [values] if isinstance(values, str) else list(values)
+    pairs = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            match = _MASK_PAIR.fullmatch(os.fspath(item))
+            if not match:
+                raise PainterlyError(
+                    f"each --mask is MASK:STYLE (a mask image and the style painted where it is "
+                    f"white), not {os.fspath(item)!r}"
+                )
+            item = match.groups()
+        if len(item) != 2:
+            raise PainterlyError(f"each mask is a pair (mask image, style image), not {item!r}")
+        pairs.append((os.fspath(item[0]), os.fspath(item[1])))
+    return tuple(pairs)
+
+
+def _strength(value: Any) -> float:
+    number = _number(value, "strength")
+    if number > 1:
+        raise PainterlyError(f"strength must be between 0 and 1, not {value}")
+    return number
+
+
 def _number(value: Any, what: str, minimum: float = 0.0, strict: bool = False) -> float:
     """Convert to a finite float ≥ minimum (> minimum if strict) or raise PainterlyError."""
     try:
@@ -134,6 +175,33 @@ class Options:
         1.0,
         "size of the style image relative to the output (paper: 1); larger means bigger strokes",
     )
+    style_blend: tuple[float, ...] = _opt(
+        (),
+        "with several style images, how much of each: weights such as 0.7,0.3 (normalised to "
+        "sum 1) that mix their style representations (Gram matrices)",
+        metavar="W,W,…",
+    )
+    masks: tuple[tuple[str, str], ...] = _opt(
+        (),
+        "paint where the mask image is white with that style (grey: partly); repeat for more "
+        "regions; what no mask covers keeps the content (Gatys et al. 2017 §4)",
+        metavar="MASK:STYLE",
+        flag="--mask",
+        action="append",
+    )
+    preserve_color: str = _opt(
+        "none",
+        "keep the content's colours: luminance (transfer the style on luminance only) or "
+        "histogram (first match the style's colour mean and covariance to the content's)",
+        choices=PRESERVE_COLOR,
+    )
+    strength: float | None = _opt(
+        None,
+        "how strongly to paint, from 0 (the content) to 1 (only the style), meaning the same "
+        "for every image pair: sets α and β from losses measured on the pair (try 0.5); "
+        "replaces --content-weight, --style-weight and --ratio",
+        metavar="0..1",
+    )
     content_layers: dict[str, float] = _opt(
         {"conv4_2": 1.0},
         "content layers and weights, e.g. conv4_2 or conv3_2:0.5,conv4_2:1 (unweighted: 1)",
@@ -186,10 +254,25 @@ class Options:
         )
         set_(self, "lbfgs_restart", _integer(self.lbfgs_restart, "lbfgs restart", 0))
         set_(self, "style_scale", _number(self.style_scale, "style scale", strict=True))
+        set_(self, "style_blend", parse_blend(self.style_blend))
+        set_(self, "masks", parse_masks(self.masks))
+        if self.masks and self.style_blend:
+            raise PainterlyError(
+                "--style-blend mixes the STYLE images, but with --mask each region has its own "
+                "style; give one or the other"
+            )
+        set_(self, "preserve_color", _choice(self.preserve_color, "preserve color", PRESERVE_COLOR))
         set_(self, "content_layers", parse_layers(self.content_layers, "one"))
         set_(self, "style_layers", parse_layers(self.style_layers, "equal"))
         if not self.content_layers and not self.style_layers:
             raise PainterlyError("at least one content or style layer is needed")
+        if self.strength is not None:
+            set_(self, "strength", _strength(self.strength))
+            if not self.content_layers or not self.style_layers:
+                raise PainterlyError(
+                    "--strength balances content against style, so it needs both content and "
+                    "style layers"
+                )
         for name in ("content_weight", "style_weight", "tv_weight"):
             set_(self, name, _number(getattr(self, name), name.replace("_", " ")))
         set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
@@ -236,6 +319,12 @@ class Options:
         unknown = sorted(set(values) - known - {"ratio", "preset"})
         if unknown:
             raise PainterlyError(f"unknown option {unknown[0]!r}")
+        weights = sorted({"content_weight", "style_weight", "ratio"} & set(values))
+        if values.get("strength") is not None and weights:
+            flag = "--" + weights[0].replace("_", "-")
+            raise PainterlyError(
+                f"--strength sets α and β for the image pair; give it or {flag}, not both"
+            )
         preset = values.pop("preset", None)
         if preset is not None:
             if preset not in PRESETS:
@@ -258,6 +347,12 @@ class Options:
         current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if "ratio" in values:
             current.pop("style_weight")
+        if current["strength"] is not None or values.get("strength") is not None:
+            if {"content_weight", "style_weight", "ratio"} & set(values):
+                current["strength"] = None  # explicit weights replace the strength
+            else:
+                current.pop("content_weight")  # unused while strength sets them
+                current.pop("style_weight")
         return Options.build(**{**current, **values})
 
 

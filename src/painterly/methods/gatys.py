@@ -4,7 +4,8 @@ style at conv1_1 … conv5_1, starting from white noise, with L-BFGS."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
@@ -14,11 +15,14 @@ from painterly import losses
 from painterly.errors import Interrupted
 from painterly.images import load_image, to_image, to_tensor
 from painterly.methods.base import Result, working_sizes
+from painterly.methods.inputs import Inputs, prepare_inputs
+from painterly.methods.targets import Targets, compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
-from painterly.optimize import LBFGS_HISTORY, Progress, optimize
+from painterly.optimize import LBFGS_HISTORY, Outcome, Progress, optimize
 from painterly.options import Options
 from painterly.runtime import check_fits, select_device
+from painterly.strength import strength_weights
 
 NOISE_AMPLITUDE = 0.1
 
@@ -29,51 +33,76 @@ def deepest_layer(options: Options) -> str:
 
 
 class Objective:
-    """α·L_content + β·L_style + λ_tv·TV for one content and one style image.
+    """α·L_content + β·L_style + λ_tv·TV against precomputed :class:`Targets`.
 
-    The targets (content features P^l and style Grams A^l) are computed once, here.
-    A^l is rescaled by M_l(generated) / M_l(style) so that a style image of another size
-    is compared per position, which leaves Eq. 4 unchanged when the sizes agree. The
-    terms are normalised by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`).
+    The style term sums over the regions: Eq. 5 for a region without a mask, the guided
+    loss of Gatys et al. (2017, §4.1) for one with. With masks, the image optimised is only
+    what the regions paint: every evaluation sees W·x + (1 − W)·content (see
+    :meth:`compose`), so uncovered parts keep the content exactly. The terms are normalised
+    by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`); with ``options.strength``
+    α and β come from :func:`painterly.strength.strength_weights` on this pair.
     """
 
-    def __init__(
-        self, encoder: VGG19, content: torch.Tensor, style: torch.Tensor, options: Options
-    ) -> None:
+    def __init__(self, encoder: VGG19, targets: Targets, options: Options) -> None:
         self.encoder = encoder
+        self.targets = targets
         self.options = options
         self.convention = losses.CONVENTIONS[options.loss_convention]
         self.layers = options.layers
-        with torch.inference_mode():
-            content_features = encoder(content, options.layers)
-            style_features = encoder(style, list(options.style_layers))
-        self.content_targets = {
-            name: content_features[name].clone() for name in options.content_layers
-        }
-        self.style_targets = {}
-        for name in options.style_layers:
-            f, g = style_features[name], content_features[name]
-            m_style, m_out = f.shape[2] * f.shape[3], g.shape[2] * g.shape[3]
-            self.style_targets[name] = losses.gram_matrix(f) * (m_out / m_style)
+        self.content_weight, self.style_weight = options.content_weight, options.style_weight
+        if options.strength is not None:
+            self.content_weight, self.style_weight = strength_weights(
+                options.strength, *self.reference_losses()
+            )
 
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.encoder(image, self.layers)
-        o, c = self.options, self.convention
-        zero = torch.zeros((), device=image.device)
-        content = sum(
+    def content_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Σ_l w_l L_content at the content layers (Eq. 1 in the convention's form)."""
+        zero = torch.zeros((), device=self.targets.content_image.device)
+        return sum(
             (
-                w * c.content(features[n], self.content_targets[n])
-                for n, w in o.content_layers.items()
+                w * self.convention.content(features[n], self.targets.content[n])
+                for n, w in self.options.content_layers.items()
             ),
             zero,
         )
-        terms = {"content": o.content_weight * content}
+
+    def style_loss(self, features: dict[str, torch.Tensor], pixels: int) -> torch.Tensor:
+        """L_style (Eq. 5) summed over the regions, guided where a region has a mask."""
+        o, layer_loss = self.options, self.convention.style_layer
+        total = torch.zeros((), device=self.targets.content_image.device)
+        for region in self.targets.styles:
+            if region.guides is None:
+                term = losses.style_loss(features, region.grams, o.style_layers, layer_loss, pixels)
+            else:
+                term = losses.guided_style_loss(
+                    features, region.grams, region.guides, o.style_layers, layer_loss, pixels
+                )
+            total = total + term
+        return total
+
+    def reference_losses(self) -> tuple[float, float]:
+        """(C₀, S₀) for ``--strength``: the content loss of the "all style" references and
+        the style loss of the content image itself."""
+        t = self.targets
+        with torch.no_grad():
+            c0 = sum(w * self.content_loss(f).item() for f, w in t.references)
+            pixels = t.content_image.shape[2] * t.content_image.shape[3]
+            s0 = self.style_loss(t.content, pixels).item()
+        return c0, s0
+
+    def compose(self, image: torch.Tensor) -> torch.Tensor:
+        """The image the losses see: painted regions from ``image``, the rest the content."""
+        w = self.targets.coverage
+        return image if w is None else w * image + (1 - w) * self.targets.content_image
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        image = self.compose(image)
+        features = self.encoder(image, self.layers)
+        o, c = self.options, self.convention
+        terms = {"content": self.content_weight * self.content_loss(features)}
         if o.style_layers:
             pixels = image.shape[2] * image.shape[3]
-            style = losses.style_loss(
-                features, self.style_targets, o.style_layers, c.style_layer, pixels
-            )
-            terms["style"] = o.style_weight * style
+            terms["style"] = self.style_weight * self.style_loss(features, pixels)
         if o.tv_weight:
             terms["tv"] = o.tv_weight * c.tv(image)
         terms["total"] = sum(terms.values())
@@ -100,56 +129,101 @@ def initial_image(
     return to_tensor(source.resize((w, h), Image.Resampling.LANCZOS)).to(content.device)
 
 
+def stage_sizes(
+    inputs: Inputs, options: Options, min_side: int
+) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(width, height) of the output at ``options.size`` and of each style image."""
+    sizes = [working_sizes(inputs.content, style, options, min_side) for style in inputs.styles]
+    return sizes[0][0], [style_wh for _, style_wh in sizes]
+
+
+def optimize_stage(
+    objective: Objective,
+    start: torch.Tensor,
+    options: Options,
+    iterations: int,
+    callback: Callable[[Progress], None] | None,
+    finish: Callable[[Image.Image], Image.Image],
+    offset: int = 0,
+    grand_total: int | None = None,
+) -> Outcome:
+    """One run of the optimiser; progress images and an interrupted run's best image are
+    composed and finished (colour restored) like the result."""
+
+    def render(image: torch.Tensor) -> Image.Image:
+        return finish(to_image(objective.compose(image)))
+
+    try:
+        return optimize(
+            start,
+            objective,
+            optimizer=options.optimizer,
+            iterations=iterations,
+            learning_rate=options.learning_rate,
+            lbfgs_restart=options.lbfgs_restart,
+            callback=callback,
+            render=render,
+            offset=offset,
+            grand_total=grand_total,
+        )
+    except Interrupted as stop:
+        raise Interrupted(render(stop.best), offset + stop.iteration) from None
+
+
 def run(
     content: Image.Image,
-    style: Image.Image,
+    styles: Sequence[Image.Image],
     options: Options,
     callback: Callable[[Progress], None] | None = None,
 ) -> Result:
-    """Stylise ``content`` with ``style`` by optimising the pixels of a new image.
+    """Stylise ``content`` with ``styles`` by optimising the pixels of a new image.
 
     With several ``options.stages`` (coarse to fine, Gatys et al. 2017), each stage
     recomputes the targets at its size and starts from the previous result, upsampled.
+    The result's options carry the α and β used (set by ``strength``, if given).
     """
+    inputs = prepare_inputs(content, styles, options)
     last = deepest_layer(options)
     device = select_device(options.device)
-    plans = []
-    for size, _ in options.stages:
-        plans.append(working_sizes(content, style, options.replace(size=size), layer_stride(last)))
+    plans = [
+        stage_sizes(inputs, options.replace(size=size), layer_stride(last))
+        for size, _ in options.stages
+    ]
     biggest = max(range(len(plans)), key=lambda i: plans[i][0][0] * plans[i][0][1])
-    check_fits(*plans[biggest], last, LBFGS_HISTORY, device, options.stages[biggest][0])
+    output_wh, style_whs = plans[biggest]
+    largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
+    check_fits(output_wh, largest_style, last, LBFGS_HISTORY, device, options.stages[biggest][0])
 
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
     grand_total = sum(iterations for _, iterations in options.stages)
     done, seconds, image, outcome = 0, 0.0, None, None
-    for ((w, h), style_wh), (_, iterations) in zip(plans, options.stages, strict=True):
-        content_t = to_tensor(content.resize((w, h), Image.Resampling.LANCZOS)).to(device)
-        style_img = style.resize(style_wh, Image.Resampling.LANCZOS)
-        objective = Objective(encoder, content_t, to_tensor(style_img).to(device), options)
+    for ((w, h), style_whs), (_, iterations) in zip(plans, options.stages, strict=True):
+        targets = compute_targets(
+            encoder,
+            inputs,
+            (w, h),
+            style_whs,
+            list(options.content_layers),
+            list(options.style_layers),
+            device,
+            references=options.strength is not None,
+        )
+        objective = Objective(encoder, targets, options)
         if image is None:
-            start = initial_image(options, content_t, style_img)
+            start = initial_image(options, targets.content_image, targets.first_style)
         else:
             start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
-        try:
-            outcome = optimize(
-                start,
-                objective,
-                optimizer=options.optimizer,
-                iterations=iterations,
-                learning_rate=options.learning_rate,
-                lbfgs_restart=options.lbfgs_restart,
-                callback=callback,
-                render=to_image,
-                offset=done,
-                grand_total=grand_total,
-            )
-        except Interrupted as stop:
-            raise Interrupted(to_image(stop.best), done + stop.iteration) from None
-        image, done, seconds = outcome.image, done + outcome.iterations, seconds + outcome.seconds
+        outcome = optimize_stage(
+            objective, start, options, iterations, callback, inputs.finish, done, grand_total
+        )
+        image = objective.compose(outcome.image)
+        done, seconds = done + outcome.iterations, seconds + outcome.seconds
     return Result(
-        image=to_image(image),
-        options=options,
+        image=inputs.finish(to_image(image)),
+        options=dataclasses.replace(
+            options, content_weight=objective.content_weight, style_weight=objective.style_weight
+        ),
         losses=outcome.losses,
         iterations=done,
         seconds=seconds,

@@ -1,0 +1,93 @@
+"""What a method works on once the controls are applied: the images to transfer between,
+the regions and their styles, and the last step that restores the content's colours.
+
+Shared by every method and by ``painterly sweep``, so each control means the same
+everywhere: several styles blended by weight (``style_blend``), regions painted by masks
+(``masks``, Gatys et al. 2017 §4), and colour preservation (``preserve_color``, §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+
+from painterly.colour import prepare_colour
+from painterly.errors import PainterlyError
+from painterly.images import load_image
+from painterly.masks import load_masks
+from painterly.options import Options
+
+
+@dataclass(frozen=True)
+class Region:
+    """Part of the output and its style: the style images with their blend weights (which
+    sum to 1) and the mask (8-bit greyscale at the content's size; None: everywhere)."""
+
+    styles: tuple[tuple[Image.Image, float], ...]
+    mask: Image.Image | None = None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The images a method transfers between and how to finish its result.
+
+    ``content`` and the region styles are what the network sees (luminance only under
+    ``preserve_color=luminance``); ``finish`` turns an output or progress image into the
+    final one.
+    """
+
+    content: Image.Image
+    regions: tuple[Region, ...]
+    finish: Callable[[Image.Image], Image.Image]
+
+    @property
+    def styles(self) -> list[Image.Image]:
+        """Every style image, region by region."""
+        return [style for region in self.regions for style, _ in region.styles]
+
+
+
+def blend_weights(count: int, blend: Sequence[float]) -> list[float]:
+    """The weights of ``count`` styles, summing to 1: ``blend`` normalised, or equal."""
+    if not blend:
+        return [1.0 / count] * count
+    if len(blend) != count:
+        raise PainterlyError(
+            f"--style-blend has {len(blend)} weight{'s' * (len(blend) != 1)} but "
+            f"{count} style image{'s were' if count != 1 else ' was'} given; give one per style"
+        )
+    total = sum(blend)
+    return [w / total for w in blend]
+
+
+def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options: Options) -> Inputs:
+    """Apply the colour, blend and region options to the loaded content and style images.
+
+    With ``options.masks`` the styles come from the masks (each mask's own style file) and
+    ``styles`` must be empty; otherwise ``styles`` are blended by ``options.style_blend``.
+
+    Raises:
+        PainterlyError: no style at all, styles given twice, a blend that does not match
+            the styles, or a mask or mask style that cannot be used.
+    """
+    if options.masks:
+        if styles:
+            raise PainterlyError(
+                "with --mask each region names its own style; give no STYLE images as well"
+            )
+        masks = load_masks([mask for mask, _ in options.masks], content.size)
+        styles = [load_image(style, "style image") for _, style in options.masks]
+    elif not styles:
+        raise PainterlyError("give at least one style image, or regions with --mask")
+    else:
+        weights = blend_weights(len(styles), options.style_blend)
+    content, styles, finish = prepare_colour(options.preserve_color, content, styles)
+    if options.masks:
+        regions = tuple(
+            Region(((style, 1.0),), mask) for style, mask in zip(styles, masks, strict=True)
+        )
+    else:
+        regions = (Region(tuple(zip(styles, weights, strict=True))),)
+    return Inputs(content, regions, finish)

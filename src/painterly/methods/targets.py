@@ -1,0 +1,142 @@
+"""The fixed side of image optimisation: the content features P^l, the style Gram matrices
+A^l of each region, the regions' guidance channels, and the features of the reference
+images that ``--strength`` measures. Computed once per output size, then shared by every
+run at that size (the stages of one run, or the cells of ``painterly sweep``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from painterly import losses
+from painterly.images import to_tensor
+from painterly.masks import mask_array
+from painterly.methods.inputs import Inputs
+from painterly.models.vgg import VGG19
+
+
+@dataclass(frozen=True)
+class StyleTarget:
+    """One region's style: A^l per layer, scaled to the output's M_l and blended over the
+    region's styles, and its guidance channels T^l (None: the whole image)."""
+
+    grams: dict[str, torch.Tensor]
+    guides: dict[str, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Everything an objective compares against at one output size.
+
+    ``content_image`` is the content as the network sees it at that size; ``coverage``
+    (1×1×H×W, masks only) is how much of each pixel the regions paint, the rest keeping the
+    content; ``references`` holds, with their weights, the features at the content layers
+    of the images that stand for "all style" when ``--strength`` measures C₀; ``first_style``
+    is the first style image at its working size, for ``--init style``.
+    """
+
+    content_image: torch.Tensor
+    content: dict[str, torch.Tensor]
+    styles: tuple[StyleTarget, ...]
+    first_style: Image.Image
+    coverage: torch.Tensor | None = None
+    references: tuple[tuple[dict[str, torch.Tensor], float], ...] = ()
+
+
+def _mask_tensor(mask: Image.Image, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    resized = mask.resize(size, Image.Resampling.BILINEAR)
+    return torch.from_numpy(mask_array(resized))[None, None].to(device)
+
+
+def compute_targets(
+    encoder: VGG19,
+    inputs: Inputs,
+    content_size: tuple[int, int],
+    style_sizes: Sequence[tuple[int, int]],
+    content_layers: Sequence[str],
+    style_layers: Sequence[str],
+    device: torch.device,
+    references: bool = False,
+) -> Targets:
+    """Targets for an output of ``content_size`` (width, height).
+
+    ``style_sizes`` gives each of ``inputs.styles`` its working size. As in the single-style
+    case, A^l is rescaled by M_l(output) / M_l(style) so that a style image of another size
+    is compared per position; a region's blend is Σ_s w_s A^l_s. ``references`` also encodes
+    the "all style" images for ``--strength``: each style stretched to the output, or with
+    masks the content with every region filled by its style.
+    """
+    layers = list(dict.fromkeys([*content_layers, *style_layers]))
+    content = to_tensor(inputs.content.resize(content_size, Image.Resampling.LANCZOS)).to(device)
+    sized = iter(style_sizes)
+    styles_at = [
+        [(style.resize(next(sized), Image.Resampling.LANCZOS), w) for style, w in region.styles]
+        for region in inputs.regions
+    ]
+    with torch.inference_mode():
+        content_features = encoder(content, layers)
+        style_features = [
+            [(encoder(to_tensor(img).to(device), list(style_layers)), w) for img, w in region]
+            for region in styles_at
+        ]
+    targets = {name: content_features[name].clone() for name in layers}
+    masks = [
+        None if region.mask is None else _mask_tensor(region.mask, content_size, device)
+        for region in inputs.regions
+    ]
+    styles = []
+    for region, mask in zip(style_features, masks, strict=True):
+        grams = {}
+        for name in style_layers:
+            g = targets[name]
+            m_out = g.shape[2] * g.shape[3]
+            grams[name] = sum(
+                losses.gram_matrix(f[name]) * (w * m_out / (f[name].shape[2] * f[name].shape[3]))
+                for f, w in region
+            )
+        guides = (
+            None
+            if mask is None
+            else {name: losses.layer_guide(mask, targets[name].shape[2:]) for name in style_layers}
+        )
+        styles.append(StyleTarget(grams, guides))
+    coverage = None if masks[0] is None else torch.clamp(sum(masks), 0.0, 1.0)
+    return Targets(
+        content_image=content,
+        content=targets,
+        styles=tuple(styles),
+        first_style=styles_at[0][0][0],
+        coverage=coverage,
+        references=_references(encoder, inputs, content, masks, content_layers)
+        if references
+        else (),
+    )
+
+
+def _references(
+    encoder: VGG19,
+    inputs: Inputs,
+    content: torch.Tensor,
+    masks: Sequence[torch.Tensor | None],
+    content_layers: Sequence[str],
+) -> tuple[tuple[dict[str, torch.Tensor], float], ...]:
+    """Content-layer features of the "all style" images, with their weights (see above)."""
+    size = (content.shape[3], content.shape[2])
+
+    def stretched(style: Image.Image) -> torch.Tensor:
+        return to_tensor(style.resize(size, Image.Resampling.LANCZOS)).to(content.device)
+
+    if masks[0] is None:
+        images = [(stretched(style), w) for style, w in inputs.regions[0].styles]
+    else:
+        filled = content.clone()
+        for region, mask in zip(inputs.regions, masks, strict=True):
+            filled = filled + mask * (stretched(region.styles[0][0]) - content)
+        images = [(filled, 1.0)]
+    with torch.inference_mode():
+        features = [(encoder(img, list(content_layers)), w) for img, w in images]
+    return tuple(({k: v.clone() for k, v in f.items()}, w) for f, w in features)
