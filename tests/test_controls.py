@@ -1,5 +1,7 @@
 """Several styles, style scale and strength: options, targets and whole runs."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -7,11 +9,18 @@ from PIL import Image
 
 from painterly import Options, run, stylize
 from painterly.errors import PainterlyError
-from painterly.losses import CALIBRATION, gram_matrix, style_layer_loss
+from painterly.images import to_tensor
+from painterly.methods import gatys
 from painterly.methods.inputs import prepare_inputs
 from painterly.methods.targets import compute_targets
 from painterly.models import load_encoder
-from painterly.strength import strength_weights
+from painterly.strength import (
+    MAX_STEP,
+    RATIO_RANGE,
+    next_ratio,
+    retention,
+    target_retention,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
@@ -102,11 +111,24 @@ def test_style_scale_sets_the_size_of_the_strokes():
 # --- strength ------------------------------------------------------------------------------
 
 
-def test_strength_maps_to_alpha_and_beta_by_the_documented_formula():
-    assert strength_weights(0.25, 6.0, 2.0) == (0.75, 0.25 * 3.0)
-    assert strength_weights(0.0, 6.0, 2.0) == (1.0, 0.0)
-    assert strength_weights(1.0, 6.0, 2.0) == (0.0, 3.0)
-    assert strength_weights(0.5, 6.0, 0.0) == (0.5, 0.5)  # content already has the style
+def test_strength_asks_for_one_minus_s_of_the_contents_structure():
+    assert [target_retention(s) for s in (0.0, 0.25, 1.0)] == [1.0, 0.75, 0.0]
+    # Retention rescales the cosine similarity: the content is 1, the style image 0.
+    assert retention(1.0, 0.4) == 1.0 and retention(0.4, 0.4) == 0.0
+    assert retention(0.7, 0.4) == pytest.approx(0.5)
+
+
+def test_next_ratio_steps_a_decade_then_interpolates_log_ratio_against_retention():
+    assert next_ratio([(1e-3, 0.3)], 0.5) == pytest.approx(1e-2)
+    assert next_ratio([(1e-3, 0.7)], 0.5) == pytest.approx(1e-4)
+    # Retention linear in log10(α/β): 0.2 at 1e-4, 0.6 at 1e-3 → 0.5 at 10^-3.25.
+    assert next_ratio([(1e-4, 0.2), (1e-3, 0.6)], 0.5) == pytest.approx(10**-3.25)
+    # Of three pilots, the two that bracket the target are used.
+    samples = [(1e-5, 0.0), (1e-4, 0.2), (1e-3, 0.6)]
+    assert next_ratio(samples, 0.5) == pytest.approx(10**-3.25)
+    # Extrapolation moves at most MAX_STEP decades from the nearest pilot, within bounds.
+    assert next_ratio([(1e-3, 0.50), (1e-2, 0.51)], 0.99) == pytest.approx(10 ** (-2 + MAX_STEP))
+    assert next_ratio([(1e-6, 0.3), (1e-7, 0.2)], 0.0) == RATIO_RANGE[0]
 
 
 @pytest.mark.parametrize(
@@ -131,54 +153,43 @@ def test_strength_survives_replace_and_explicit_weights_replace_it():
     assert Options.build(preset="gatys2016", strength=0.3).strength == 0.3
 
 
-def _reference_losses(content, style, size):
-    """C₀ and S₀ computed here from scratch (calibrated convention, paper layers)."""
-    encoder = load_encoder("vgg19-normalized", "avg", "zeros", "conv5_1", CPU)
-    w = size
-    h = round(content.height * size / content.width)
-
-    def features(img, wh):
-        tensor = torch.from_numpy(np.asarray(img.resize(wh, Image.LANCZOS), np.float32) / 255)
-        return encoder(tensor.permute(2, 0, 1)[None], ["conv4_2", *layers])
-
-    layers = [f"conv{i}_1" for i in range(1, 6)]
-    style_wh = (
-        round(style.width * size / max(style.size)),
-        round(style.height * size / max(style.size)),
-    )
-    with torch.no_grad():
-        fc, fs_out, fs = (
-            features(content, (w, h)),
-            features(style, (w, h)),
-            features(style, style_wh),
-        )
-        c0 = CALIBRATION * 0.5 * (fs_out["conv4_2"] - fc["conv4_2"]).pow(2).mean().item()
-        s0 = 0.0
-        for name in layers:
-            f, g = fs[name], fc[name]
-            a = gram_matrix(f) * (g.shape[2] * g.shape[3] / (f.shape[2] * f.shape[3]))
-            s0 += 0.2 * style_layer_loss(gram_matrix(g), a, g.shape[1], g.shape[2] * g.shape[3])
-    return c0, float(s0)
+@pytest.fixture()
+def short_pilots(monkeypatch):
+    monkeypatch.setattr(gatys, "PILOT_ITERATIONS", 15)
 
 
-def test_strength_sets_alpha_and_beta_from_the_pairs_own_losses(content_image, style_image):
-    result = run(content_image, style_image, Options.build(size=64, iterations=1, strength=0.4))
-    c0, s0 = _reference_losses(content_image, style_image, 64)
-    assert result.options.content_weight == pytest.approx(0.6)
-    assert result.options.style_weight == pytest.approx(0.4 * c0 / s0, rel=1e-4)
-    assert result.options.strength == 0.4
+def test_strength_calibrates_alpha_beta_for_each_pair_and_strength(
+    short_pilots, content_image, style_image
+):
+    other = Image.open("examples/composition_vii.jpg").convert("RGB")
+
+    def ratio(style, strength):
+        options = Options.build(size=48, iterations=15, strength=strength)
+        result = run(content_image, style, options)
+        assert result.options.strength == strength and result.options.content_weight == 1.0
+        return result.options.ratio
+
+    starry = {s: ratio(style_image, s) for s in (0.25, 0.75)}
+    assert starry[0.25] > 3 * starry[0.75]  # less strength, more weight on the content
+    assert ratio(other, 0.25) != pytest.approx(starry[0.25], rel=0.05)  # another pair, another α/β
+    assert ratio(style_image, 0.0) == math.inf  # β = 0: the photograph
 
 
-def test_more_strength_paints_more(content_image, style_image):
-    def unweighted(strength):
-        r = run(
-            content_image, style_image, Options.build(size=48, iterations=15, strength=strength)
-        )
-        o = r.options
-        return r.losses["content"] / o.content_weight, r.losses["style"] / o.style_weight
+def test_more_strength_keeps_less_of_the_contents_structure(
+    short_pilots, content_image, style_image
+):
+    def similarity(strength):
+        options = Options.build(size=48, iterations=20, strength=strength)
+        image = run(content_image, style_image, options).image
+        content = content_image.resize(image.size, Image.Resampling.LANCZOS)
+        encoder = load_encoder("vgg19-normalized", "avg", "zeros", "conv4_2", CPU)
+        with torch.no_grad():
+            a, b = (
+                encoder(to_tensor(x), ["conv4_2"])["conv4_2"].flatten() for x in (image, content)
+            )
+        return torch.nn.functional.cosine_similarity(a, b, dim=0).item()
 
-    (content_lo, style_lo), (content_hi, style_hi) = unweighted(0.2), unweighted(0.8)
-    assert content_hi > content_lo and style_hi < style_lo
+    assert similarity(0.2) > similarity(0.8) + 0.05
 
 
 def test_every_control_is_a_keyword_of_the_api(content_image, style_image):

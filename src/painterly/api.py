@@ -40,7 +40,7 @@ def run(
     or None when ``options.masks`` name a style for each region. ``callback`` receives a
     :class:`~painterly.optimize.Progress` after every loss evaluation;
     ``progress.image()`` renders the current iterate on request. ``result.options`` holds
-    the α and β used, which ``options.strength`` sets for this pair.
+    the α and β used, which ``options.strength`` chooses for this pair.
     """
     options = options or Options()
     return RUNNERS[options.method](

@@ -197,9 +197,9 @@ class Options:
     )
     strength: float | None = _opt(
         None,
-        "how strongly to paint, from 0 (the content) to 1 (only the style), meaning the same "
-        "for every image pair: sets α and β from losses measured on the pair (try 0.5); "
-        "replaces --content-weight, --style-weight and --ratio",
+        "how much of the photograph's structure to paint over, from 0 (none) to 1 (all: a "
+        "texture), the same for every image pair: short pilot runs find the α/β that gives "
+        "it (0.3: about the paper's look); replaces --style-weight and --ratio",
         metavar="0..1",
     )
     content_layers: dict[str, float] = _opt(
@@ -319,11 +319,11 @@ class Options:
         unknown = sorted(set(values) - known - {"ratio", "preset"})
         if unknown:
             raise PainterlyError(f"unknown option {unknown[0]!r}")
-        weights = sorted({"content_weight", "style_weight", "ratio"} & set(values))
+        weights = sorted({"style_weight", "ratio"} & set(values))
         if values.get("strength") is not None and weights:
             flag = "--" + weights[0].replace("_", "-")
             raise PainterlyError(
-                f"--strength sets α and β for the image pair; give it or {flag}, not both"
+                f"--strength chooses α/β for the image pair; give it or {flag}, not both"
             )
         preset = values.pop("preset", None)
         if preset is not None:
@@ -348,11 +348,10 @@ class Options:
         if "ratio" in values:
             current.pop("style_weight")
         if current["strength"] is not None or values.get("strength") is not None:
-            if {"content_weight", "style_weight", "ratio"} & set(values):
-                current["strength"] = None  # explicit weights replace the strength
+            if {"style_weight", "ratio"} & set(values):
+                current["strength"] = None  # an explicit β replaces the strength
             else:
-                current.pop("content_weight")  # unused while strength sets them
-                current.pop("style_weight")
+                current.pop("style_weight", None)  # unused while strength sets it
         return Options.build(**{**current, **values})
 
 

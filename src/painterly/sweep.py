@@ -24,6 +24,7 @@ from painterly.errors import PainterlyError
 from painterly.images import check_output_path, save_image, to_image
 from painterly.methods.gatys import (
     Objective,
+    calibrate_strength,
     deepest_layer,
     initial_image,
     optimize_stage,
@@ -33,8 +34,9 @@ from painterly.methods.inputs import prepare_inputs
 from painterly.methods.targets import compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, layer_stride
+from painterly.optimize import LBFGS_HISTORY
 from painterly.options import Options, parse_layers
-from painterly.runtime import select_device
+from painterly.runtime import check_fits, select_device
 from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
 
 DEFAULT_STRENGTHS = (0.25, 0.5, 0.75)
@@ -105,23 +107,20 @@ def sweep(
     device = select_device(options.device)
     first = next(iter(plans.values()))
     content_wh, style_whs = stage_sizes(inputs, first, layer_stride(last))
+    largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
+    check_fits(content_wh, largest_style, last, LBFGS_HISTORY, device, size)
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
     targets = compute_targets(
-        encoder,
-        inputs,
-        content_wh,
-        style_whs,
-        content_layers,
-        style_layers,
-        device,
-        references=any(o.strength is not None for o in plans.values()),
+        encoder, inputs, content_wh, style_whs, content_layers, style_layers, device
     )
     images = {}
     for cell in cells:
         if on_cell:
             on_cell(cell, None)
         cell_opts = plans[cell.label]
+        if cell_opts.strength is not None:
+            cell_opts = calibrate_strength(encoder, inputs, cell_opts, device)
         objective = Objective(encoder, targets, cell_opts)
         start = initial_image(cell_opts, targets.content_image, targets.first_style)
         outcome = optimize_stage(objective, start, cell_opts, iterations, None, inputs.finish)
@@ -175,10 +174,7 @@ def grid_sheet(names: Sequence[str], cells: Sequence[SweepCell], note: str) -> S
 # --- command line --------------------------------------------------------------------------
 
 # Options a cell sets itself, so the sweep's own values for them are not passed on.
-_CELL_SET = {
-    "strength": ("strength", "ratio", "style_weight", "content_weight", "style_layers"),
-    "ratio": ("strength", "ratio", "style_weight", "style_layers"),
-}
+_CELL_SET = ("strength", "ratio", "style_weight", "style_layers")
 
 
 def command(argv: Sequence[str]) -> int:
@@ -253,8 +249,7 @@ def command(argv: Sequence[str]) -> int:
         cell_options(options, cell, size, iterations)
     out = check_output_path(out, overwrite)
     content, styles = load_inputs(image_args)
-    column = "ratio" if ratios else "strength"
-    given = option_argv({k: v for k, v in args.items() if k not in _CELL_SET[column]})
+    given = option_argv({k: v for k, v in args.items() if k not in _CELL_SET})
 
     started = [0.0]
 

@@ -22,7 +22,15 @@ from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
 from painterly.optimize import LBFGS_HISTORY, Outcome, Progress, optimize
 from painterly.options import Options
 from painterly.runtime import check_fits, select_device
-from painterly.strength import strength_weights
+from painterly.strength import (
+    FIRST_RATIO,
+    PILOT_ITERATIONS,
+    PILOT_SIZE,
+    PILOTS,
+    next_ratio,
+    retention,
+    target_retention,
+)
 
 NOISE_AMPLITUDE = 0.1
 
@@ -39,8 +47,8 @@ class Objective:
     loss of Gatys et al. (2017, §4.1) for one with. With masks, the image optimised is only
     what the regions paint: every evaluation sees W·x + (1 − W)·content (see
     :meth:`compose`), so uncovered parts keep the content exactly. The terms are normalised
-    by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`); with ``options.strength``
-    α and β come from :func:`painterly.strength.strength_weights` on this pair.
+    by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`); α and β are the
+    options' (:func:`calibrate_strength` sets them for ``--strength``).
     """
 
     def __init__(self, encoder: VGG19, targets: Targets, options: Options) -> None:
@@ -49,11 +57,6 @@ class Objective:
         self.options = options
         self.convention = losses.CONVENTIONS[options.loss_convention]
         self.layers = options.layers
-        self.content_weight, self.style_weight = options.content_weight, options.style_weight
-        if options.strength is not None:
-            self.content_weight, self.style_weight = strength_weights(
-                options.strength, *self.reference_losses()
-            )
 
     def content_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Σ_l w_l L_content at the content layers (Eq. 1 in the convention's form)."""
@@ -80,16 +83,6 @@ class Objective:
             total = total + term
         return total
 
-    def reference_losses(self) -> tuple[float, float]:
-        """(C₀, S₀) for ``--strength``: the content loss of the "all style" references and
-        the style loss of the content image itself."""
-        t = self.targets
-        with torch.no_grad():
-            c0 = sum(w * self.content_loss(f).item() for f, w in t.references)
-            pixels = t.content_image.shape[2] * t.content_image.shape[3]
-            s0 = self.style_loss(t.content, pixels).item()
-        return c0, s0
-
     def compose(self, image: torch.Tensor) -> torch.Tensor:
         """The image the losses see: painted regions from ``image``, the rest the content."""
         w = self.targets.coverage
@@ -99,10 +92,10 @@ class Objective:
         image = self.compose(image)
         features = self.encoder(image, self.layers)
         o, c = self.options, self.convention
-        terms = {"content": self.content_weight * self.content_loss(features)}
+        terms = {"content": o.content_weight * self.content_loss(features)}
         if o.style_layers:
             pixels = image.shape[2] * image.shape[3]
-            terms["style"] = self.style_weight * self.style_loss(features, pixels)
+            terms["style"] = o.style_weight * self.style_loss(features, pixels)
         if o.tv_weight:
             terms["tv"] = o.tv_weight * c.tv(image)
         terms["total"] = sum(terms.values())
@@ -180,7 +173,8 @@ def run(
 
     With several ``options.stages`` (coarse to fine, Gatys et al. 2017), each stage
     recomputes the targets at its size and starts from the previous result, upsampled.
-    The result's options carry the α and β used (set by ``strength``, if given).
+    With ``options.strength``, α and β are first calibrated on the pair
+    (:func:`calibrate_strength`); the result's options carry the α and β used.
     """
     inputs = prepare_inputs(content, styles, options)
     last = deepest_layer(options)
@@ -196,6 +190,8 @@ def run(
 
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
+    if options.strength is not None:
+        options = calibrate_strength(encoder, inputs, options, device)
     grand_total = sum(iterations for _, iterations in options.stages)
     done, seconds, image, outcome = 0, 0.0, None, None
     for ((w, h), style_whs), (_, iterations) in zip(plans, options.stages, strict=True):
@@ -207,7 +203,6 @@ def run(
             list(options.content_layers),
             list(options.style_layers),
             device,
-            references=options.strength is not None,
         )
         objective = Objective(encoder, targets, options)
         if image is None:
@@ -221,10 +216,78 @@ def run(
         done, seconds = done + outcome.iterations, seconds + outcome.seconds
     return Result(
         image=inputs.finish(to_image(image)),
-        options=dataclasses.replace(
-            options, content_weight=objective.content_weight, style_weight=objective.style_weight
-        ),
+        options=options,
         losses=outcome.losses,
         iterations=done,
         seconds=seconds,
     )
+
+
+def content_similarity(
+    features: dict[str, torch.Tensor], targets: Targets, layers: dict[str, float]
+) -> float:
+    """Σ_l w_l cos(F^l, P^l) / Σ_l w_l: how alike the features are to the content's."""
+    total = sum(
+        w * F.cosine_similarity(features[n].flatten(), targets.content[n].flatten(), dim=0).item()
+        for n, w in layers.items()
+    )
+    return total / sum(layers.values())
+
+
+def pilot_size(inputs: Inputs, options: Options, min_side: int) -> int:
+    """:data:`~painterly.strength.PILOT_SIZE`, doubled while a side would be too short for the
+    network, and never more than the first stage's size."""
+    first = options.stages[0][0]
+    size = min(PILOT_SIZE, first)
+    while size < first:
+        content_wh, style_whs = stage_sizes(inputs, options.replace(size=size), 1)
+        if min(min(wh) for wh in [content_wh, *style_whs]) >= min_side:
+            break
+        size *= 2
+    return min(size, first)
+
+
+def calibrate_strength(
+    encoder: VGG19, inputs: Inputs, options: Options, device: torch.device
+) -> Options:
+    """``options`` with the β (α/β) that gives this pair the retention ``options.strength``
+    asks for (see :mod:`painterly.strength`), measured by short pilot runs.
+
+    α stays ``options.content_weight``; strength 0 sets β = 0 and strength 1 sets α = 0
+    without pilots. A pilot is the run itself at :func:`pilot_size` with at most
+    ``PILOT_ITERATIONS`` evaluations: the same initial image, seed, layers and controls.
+    """
+    strength, alpha = options.strength, options.content_weight
+    if strength in (0.0, 1.0):
+        weights = (alpha, 0.0) if strength == 0.0 else (0.0, 1.0)
+        return dataclasses.replace(options, content_weight=weights[0], style_weight=weights[1])
+    size = pilot_size(inputs, options, layer_stride(deepest_layer(options)))
+    iterations = min(PILOT_ITERATIONS, sum(n for _, n in options.stages))
+    content_wh, style_whs = stage_sizes(inputs, options.replace(size=size), 1)
+    layers = options.content_layers
+    targets = compute_targets(
+        encoder, inputs, content_wh, style_whs, list(layers), list(options.style_layers), device,
+        references=True,
+    )  # fmt: skip
+    style_similarity = sum(
+        w * content_similarity(features, targets, layers) for features, w in targets.references
+    )
+    target = target_retention(strength)
+    samples: list[tuple[float, float]] = []
+    ratio = FIRST_RATIO
+    for _ in range(PILOTS):
+        pilot = dataclasses.replace(
+            options, size=size, scales=(), iterations=iterations, style_weight=alpha / ratio
+        )
+        objective = Objective(encoder, targets, pilot)
+        start = initial_image(pilot, targets.content_image, targets.first_style)
+        try:
+            outcome = optimize_stage(objective, start, pilot, iterations, None, lambda x: x)
+        except Interrupted:
+            raise KeyboardInterrupt from None  # a pilot's image is no result worth saving
+        with torch.no_grad():
+            features = encoder(objective.compose(outcome.image), list(layers))
+        rho = retention(content_similarity(features, targets, layers), style_similarity)
+        samples.append((ratio, rho))
+        ratio = next_ratio(samples, target)
+    return dataclasses.replace(options, style_weight=alpha / ratio)

@@ -48,7 +48,6 @@ class Inputs:
         return [style for region in self.regions for style, _ in region.styles]
 
 
-
 def blend_weights(count: int, blend: Sequence[float]) -> list[float]:
     """The weights of ``count`` styles, summing to 1: ``blend`` normalised, or equal."""
     if not blend:

@@ -1,7 +1,7 @@
 """The fixed side of image optimisation: the content features P^l, the style Gram matrices
-A^l of each region, the regions' guidance channels, and the features of the reference
-images that ``--strength`` measures. Computed once per output size, then shared by every
-run at that size (the stages of one run, or the cells of ``painterly sweep``).
+A^l of each region, the regions' guidance channels, and the features of the "all style"
+images that ``--strength`` measures retention against. Computed once per output size, then
+shared by every run at that size (the stages of one run, or the cells of ``painterly sweep``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Targets:
     ``content_image`` is the content as the network sees it at that size; ``coverage``
     (1×1×H×W, masks only) is how much of each pixel the regions paint, the rest keeping the
     content; ``references`` holds, with their weights, the features at the content layers
-    of the images that stand for "all style" when ``--strength`` measures C₀; ``first_style``
+    of the images that stand for "all style" when ``--strength`` measures retention
+    (:mod:`painterly.strength`); ``first_style``
     is the first style image at its working size, for ``--init style``.
     """
 
@@ -67,8 +68,8 @@ def compute_targets(
     ``style_sizes`` gives each of ``inputs.styles`` its working size. As in the single-style
     case, A^l is rescaled by M_l(output) / M_l(style) so that a style image of another size
     is compared per position; a region's blend is Σ_s w_s A^l_s. ``references`` also encodes
-    the "all style" images for ``--strength``: each style stretched to the output, or with
-    masks the content with every region filled by its style.
+    the "all style" images: each style stretched to the output, or with masks the content
+    with every region filled by its style.
     """
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     content = to_tensor(inputs.content.resize(content_size, Image.Resampling.LANCZOS)).to(device)
