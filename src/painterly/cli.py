@@ -116,13 +116,16 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_inputs(args: dict) -> tuple[Image.Image, list[Image.Image]]:
-    """Pop CONTENT and the styles from parsed ``args`` and read them (user errors raise)."""
+def image_paths(args: dict) -> tuple[str, list[str]]:
+    """Pop CONTENT and the style paths (STYLE … then --style …) from parsed ``args``."""
+    return args.pop("content"), [*args.pop("style"), *args.pop("more_styles")]
+
+
+def load_inputs(content: str, styles: Sequence[str]) -> tuple[Image.Image, list[Image.Image]]:
+    """Read the content and style images (a user error raises PainterlyError)."""
     from painterly.images import load_image
 
-    content = load_image(args.pop("content"), "content image")
-    paths = [*args.pop("style"), *args.pop("more_styles")]
-    return content, [load_image(path, "style image") for path in paths]
+    return load_image(content, "content image"), [load_image(s, "style image") for s in styles]
 
 
 def _stylize_parser() -> argparse.ArgumentParser:
@@ -225,7 +228,7 @@ def cmd_stylize(argv: Sequence[str]) -> int:
     overwrite = args.pop("overwrite")
     save_every = args.pop("save_every")
     quiet = args.pop("quiet")
-    image_args = {k: args.pop(k) for k in ("content", "style", "more_styles")}
+    content_path, style_paths = image_paths(args)
     if save_every < 0:
         raise PainterlyError(f"--save-every must be 0 or more, not {save_every}")
 
@@ -235,7 +238,7 @@ def cmd_stylize(argv: Sequence[str]) -> int:
         stale = sorted(out.parent.glob(f"{out.stem}.iter*{out.suffix}"))
         if stale:
             raise PainterlyError(f"{stale[0]} already exists; pass --overwrite to replace it")
-    content, styles = load_inputs(image_args)
+    content, styles = load_inputs(content_path, style_paths)
 
     show = None if quiet else progress_printer()
 

@@ -75,8 +75,3 @@ def check_masks(masks: Sequence[Image.Image], names: Sequence[str]) -> None:
             f"than 1 (up to {total.max():.2f}, e.g. at x={x}, y={y} of the content image); "
             "where masks meet, their levels must add up to at most 1"
         )
-
-
-def coverage(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """Σ_r T_r clipped to [0, 1]: how much each pixel is painted rather than kept."""
-    return np.clip(np.sum(masks, axis=0), 0.0, 1.0)

@@ -183,6 +183,7 @@ def command(argv: Sequence[str]) -> int:
         _Parser,
         add_image_arguments,
         add_option_flags,
+        image_paths,
         load_inputs,
         option_argv,
     )
@@ -242,13 +243,13 @@ def command(argv: Sequence[str]) -> int:
     strengths = _numbers(args.pop("strengths", ""), "strength")
     ratios = _numbers(args.pop("ratios", ""), "ratio")
     cells = plan(strengths, ratios, args.pop("layer_sets", DEFAULT_LAYER_SETS))
-    inputs = [args["content"], *args["style"], *args["more_styles"]]
-    image_args = {k: args.pop(k) for k in ("content", "style", "more_styles")}
+    content_path, style_paths = image_paths(args)
+    inputs = [content_path, *style_paths]
     options = Options.build(**args)
     for cell in cells:  # every cell's options are checked before the first run
         cell_options(options, cell, size, iterations)
     out = check_output_path(out, overwrite)
-    content, styles = load_inputs(image_args)
+    content, styles = load_inputs(content_path, style_paths)
     given = option_argv({k: v for k, v in args.items() if k not in _CELL_SET})
 
     started = [0.0]
