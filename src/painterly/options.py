@@ -24,6 +24,7 @@ SIZE_SIDES = ("long", "short", "width", "height")
 POOLINGS = ("avg", "max")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content", "style")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def parse_layers(
@@ -172,6 +173,12 @@ class Options:
     device: str = _opt(
         "auto", "where to compute: auto, cpu, cuda[:N] or mps", metavar="auto|cpu|cuda|mps"
     )
+    precision: str = _opt(
+        "auto",
+        "number format of the network: auto (bf16 where the hardware has it natively), "
+        "fp32, bf16; losses are always summed in fp32",
+        choices=PRECISIONS,
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -205,6 +212,7 @@ class Options:
                 f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}"
             )
         set_(self, "device", device)
+        set_(self, "precision", _choice(self.precision, "precision", PRECISIONS))
         set_(self, "weights", str(self.weights))
 
     @property

@@ -4,6 +4,7 @@ style at conv1_1 … conv5_1, starting from white noise, with L-BFGS."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -18,7 +19,7 @@ from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
 from painterly.optimize import LBFGS_HISTORY, Progress, optimize
 from painterly.options import Options
-from painterly.runtime import check_fits, select_device
+from painterly.runtime import autocast, check_fits, configure, resolve_precision, select_device
 
 NOISE_AMPLITUDE = 0.1
 
@@ -38,13 +39,19 @@ class Objective:
     """
 
     def __init__(
-        self, encoder: VGG19, content: torch.Tensor, style: torch.Tensor, options: Options
+        self,
+        encoder: VGG19,
+        content: torch.Tensor,
+        style: torch.Tensor,
+        options: Options,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         self.encoder = encoder
         self.options = options
         self.convention = losses.CONVENTIONS[options.loss_convention]
         self.layers = options.layers
-        with torch.inference_mode():
+        self.autocast = functools.partial(autocast, content.device, dtype)
+        with torch.inference_mode(), self.autocast():
             content_features = encoder(content, options.layers)
             style_features = encoder(style, list(options.style_layers))
         self.content_targets = {
@@ -57,7 +64,8 @@ class Objective:
             self.style_targets[name] = losses.gram_matrix(f) * (m_out / m_style)
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.encoder(image, self.layers)
+        with self.autocast():
+            features = self.encoder(image, self.layers)
         o, c = self.options, self.convention
         zero = torch.zeros((), device=image.device)
         content = sum(
@@ -113,6 +121,8 @@ def run(
     """
     last = deepest_layer(options)
     device = select_device(options.device)
+    configure(device)
+    dtype = resolve_precision(options.precision, device)
     plans = []
     for size, _ in options.stages:
         plans.append(working_sizes(content, style, options.replace(size=size), layer_stride(last)))
@@ -126,7 +136,7 @@ def run(
     for ((w, h), style_wh), (_, iterations) in zip(plans, options.stages, strict=True):
         content_t = to_tensor(content.resize((w, h), Image.Resampling.LANCZOS)).to(device)
         style_img = style.resize(style_wh, Image.Resampling.LANCZOS)
-        objective = Objective(encoder, content_t, to_tensor(style_img).to(device), options)
+        objective = Objective(encoder, content_t, to_tensor(style_img).to(device), options, dtype)
         if image is None:
             start = initial_image(options, content_t, style_img)
         else:
