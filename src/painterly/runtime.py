@@ -81,26 +81,31 @@ def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCon
     return torch.autocast(device.type, dtype=dtype)
 
 
-def activation_bytes(height: int, width: int, last_layer: str) -> int:
-    """Bytes of float32 activations of one VGG-19 forward pass up to ``last_layer``."""
-    total = 3 * height * width
+def _layer_sizes(height: int, width: int, last_layer: str) -> list[int]:
+    """Elements of the input and of each VGG-19 layer's output up to ``last_layer``."""
+    sizes = [3 * height * width]
     for name in LAYER_NAMES[: LAYER_NAMES.index(last_layer) + 1]:
         stride = layer_stride(name)
-        total += layer_channels(name) * (height // stride) * (width // stride)
-    return 4 * total
+        sizes.append(layer_channels(name) * (height // stride) * (width // stride))
+    return sizes
+
+
+def activation_bytes(height: int, width: int, last_layer: str) -> int:
+    """Bytes of float32 activations of one VGG-19 forward pass up to ``last_layer``."""
+    return 4 * sum(_layer_sizes(height, width, last_layer))
 
 
 def optimization_bytes(height: int, width: int, last_layer: str, history: int) -> int:
     """Peak memory of an image optimisation at height × width, in bytes (an estimate).
 
-    Backpropagation keeps each layer's input and its ReLU mask and needs room for the
-    gradients of the widest layers, about three times the forward activations; L-BFGS
-    keeps ``2 × history`` image-sized vectors; the network weights add about 80 MB.
+    The weights are frozen, so backpropagation keeps one tensor per layer (each ReLU's
+    output, which is also the next convolution's input) and, while it runs, the incoming
+    and outgoing gradients of the widest layer; L-BFGS keeps ``2 × history`` image-sized
+    vectors plus a few working copies; the network, PyTorch and Python add about 400 MB.
+    Checked against the measured peak RSS at 1024 and 2048 px (docs/performance.md).
     """
-    pixels = 3 * height * width * 4
-    return (
-        3 * activation_bytes(height, width, last_layer) + (2 * history + 6) * pixels + 200 * 2**20
-    )
+    sizes = _layer_sizes(height, width, last_layer)
+    return 4 * (sum(sizes) + 2 * max(sizes) + (2 * history + 8) * sizes[0]) + 400 * 2**20
 
 
 def available_bytes(device: torch.device) -> int | None:
