@@ -136,11 +136,14 @@ def check_fits(
 ) -> None:
     """Raise PainterlyError, naming the largest size that fits, if the run would not fit.
 
-    ``output`` and ``style`` are (width, height); the style image only needs one forward
-    pass without gradients, alongside the optimisation of the output.
+    ``output`` and ``style`` are (width, height). The style and content targets come from
+    forward passes without gradients, which free each activation once the next layer is
+    computed, so a style image no larger than the output adds little; a larger one (a big
+    ``style_scale``) counts with its two widest layers.
     """
     (w, h), (sw, sh) = output, style
-    need = optimization_bytes(h, w, last_layer, history) + activation_bytes(sh, sw, last_layer)
+    widest = sorted(_layer_sizes(sh, sw, last_layer))[-2:]
+    need = optimization_bytes(h, w, last_layer, history) + 4 * sum(widest)
     free = available_bytes(device)
     if free is None or need <= free:
         return
