@@ -34,6 +34,7 @@ PEAK_SHAPE = (256, 256, 64, 64)  # C_in, C_out, H, W of the peak-probe convoluti
 # smaller map and stop after one slow repeat rather than hold the machine for minutes.
 BF16_PROBE_SHAPE = (256, 256, 32, 32)
 BF16_PROBE_BUDGET_S = 5.0
+PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16"}
 
 
 @dataclass
@@ -105,7 +106,7 @@ def conv_peak(
             lambda: F.conv2d(x, weight, padding=1), repeats, warmup=1, budget_s=budget_s
         )
     return Peak(
-        str(dtype).removeprefix("torch."),
+        PRECISION_NAMES.get(dtype, str(dtype)),
         conv_flops(cin, cout, h, w) / min(times),
         len(times),
         shape,
@@ -139,7 +140,7 @@ def time_evaluation(
     style_t = to_tensor(style_img.resize(style_wh, Image.Resampling.LANCZOS))
     objective = Objective(encoder, content_t, style_t, options)
     x = torch.rand_like(content_t).requires_grad_(True)
-    precision = "fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch.")
+    precision = PRECISION_NAMES.get(autocast_dtype or torch.float32, str(autocast_dtype))
     context = (
         contextlib.nullcontext
         if autocast_dtype is None

@@ -48,6 +48,8 @@ def _traces(ax, results: dict) -> None:
             own = peer["best_loss"]
             ax.plot(t, [v / own for v in loss], "--", label=f"{peer['name']} (own loss)")
     ax.axhline(1.05, color="k", lw=0.8, ls=":")
+    # Log time: the peers' default runs can be ten times painterly's, or more.
+    ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(0.9, 100)
     ax.set_xlabel("seconds since launch")

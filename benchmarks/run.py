@@ -90,8 +90,8 @@ def run_efficiency(sizes: tuple[int, ...]) -> dict[str, object]:
     fp32_small = efficiency.conv_peak(shape=efficiency.BF16_PROBE_SHAPE, repeats=3)
     bf16_faster = bf16.flops_per_s > fp32_small.flops_per_s
     verdict = (
-        f"bf16 conv {bf16.flops_per_s / 1e9:.1f} GFLOP/s vs fp32 "
-        f"{fp32_small.flops_per_s / 1e9:.1f} GFLOP/s on the same "
+        f"bf16 conv {bf16.flops_per_s / 1e9:.3g} GFLOP/s vs fp32 "
+        f"{fp32_small.flops_per_s / 1e9:.3g} GFLOP/s on the same "
         f"{'×'.join(map(str, bf16.shape))} conv"
     )
     note = (
