@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.measure import LineParser, failure_reason, run_measured
 from benchmarks.peers.envs import REQUIREMENTS, PeerSetupError, peer_weights_file, venv_python
 from benchmarks.quality import TOLERANCE, evaluations_to_target, time_to_target
+from painterly.errors import PainterlyError
 
 HERE = Path(__file__).resolve().parent
 # Builds the command: (python, content, style, weights, size, iterations, work dir) → argv.
@@ -126,7 +127,7 @@ def run_peer(
     }
     try:
         python, weights_file = venv_python(name), peer_weights_file(weights)
-    except PeerSetupError as error:
+    except (PeerSetupError, PainterlyError) as error:
         return {**record, "status": "not run", "reason": str(error)}
     # The painterly tree must not leak into the peer's environment.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
