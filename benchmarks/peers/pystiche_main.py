@@ -17,27 +17,14 @@ import argparse
 
 import compat
 import torch
-from PIL import Image
+from peer_images import load_rgb255
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def load(path: str, size: int) -> torch.Tensor:
     """The image with long side ``size`` as a 1×3×H×W RGB tensor in [0, 1]."""
-    image = Image.open(path).convert("RGB")
-    scale = size / max(image.size)
-    image = image.resize(
-        (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
-    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return (
-        pixels.reshape(image.height, image.width, 3)
-        .permute(2, 0, 1)
-        .float()
-        .div(255)[None]
-        .contiguous()
-    )
+    return (load_rgb255(path, size) / 255)[None].contiguous()
 
 
 def main() -> None:

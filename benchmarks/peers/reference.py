@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from PIL import Image
+from peer_images import load_rgb255
 from torch.nn import functional as F
 
 CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
@@ -29,16 +29,8 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 def load(path: str, size: int) -> torch.Tensor:
     """The image, long side ``size``, as Caffe input: 1×3×H×W, BGR, 0–255, mean subtracted."""
-    image = Image.open(path).convert("RGB")
-    scale = size / max(image.size)
-    image = image.resize(
-        (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
-    rgb = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    rgb = rgb.reshape(image.height, image.width, 3).permute(2, 0, 1).float()
     mean = torch.tensor(CAFFE_MEAN_BGR).view(3, 1, 1)
-    return (rgb.flip(0) - mean).unsqueeze(0).contiguous()
+    return (load_rgb255(path, size).flip(0) - mean).unsqueeze(0).contiguous()
 
 
 def vgg_layers(state: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
