@@ -80,11 +80,11 @@ def test_replace_with_ratio_recomputes_beta():
     ],
 )
 def test_auto_scales_end_at_the_size_and_spend_the_whole_budget(size, iterations, stages):
-    options = Options(size=size, iterations=iterations)
+    options = Options(size=size, iterations=iterations, scales="auto")
     assert options.stages == stages
     assert sum(n for _, n in options.stages) == iterations
 
 
 def test_scales_none_means_one_stage_and_explicit_stages_are_kept():
-    assert Options(scales="none", size=512).stages == ((512, 500),)
+    assert Options(scales="none", size=512).stages == Options(size=512).stages == ((512, 500),)
     assert Options(scales="300:10,600:5").stages == ((300, 10), (600, 5))

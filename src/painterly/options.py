@@ -151,10 +151,10 @@ class Options:
     size: int = _opt(512, "size of the output in pixels, along --size-side")
     size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
     scales: tuple[tuple[int, int], ...] | str = _opt(
-        "auto",
+        (),
         "coarse-to-fine stages SIZE:ITERATIONS,… run in turn, each starting from the last "
         "one's result upsampled (replaces --size and --iterations); auto: up to three "
-        "stages ending at --size, see auto_stages; none: one stage at --size",
+        "stages ending at --size, see auto_stages; none (default): one stage at --size",
         metavar="auto|none|STAGES",
     )
     style_scale: float = _opt(
