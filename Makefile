@@ -1,14 +1,18 @@
 # Set-up and everyday commands. Every target is idempotent.
 #   make example   set up, fetch the weights (once) and stylise the bundled example
 #   make test      set up, fetch the weights (once) and run the tests and the linter
+#   make bench     the benchmark (hours on a 2-core CPU): table, docs/benchmarks.json, plot
+#   make bench-quick  the same at tiny settings (minutes), into out/benchmarks-quick/
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; install it before the package so pip never pulls a CUDA build.
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.painterly-setup
+BENCH_STAMP := $(VENV)/.painterly-bench
+BENCH_ARGS ?=
 EXAMPLE_OUT ?= out/tubingen-starry-night.png
 
-.PHONY: setup weights example test lint clean
+.PHONY: setup weights example test lint bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -28,11 +32,22 @@ example: weights
 
 test: weights
 	$(PY) -m pytest -q
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check benchmarks src tests
 
 lint: setup
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check benchmarks src tests
+	$(VENV)/bin/ruff format --check benchmarks src tests
+
+# matplotlib for the plot; the peers' environments are made by the harness itself.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: weights $(BENCH_STAMP)
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+bench-quick: weights $(BENCH_STAMP)
+	$(PY) benchmarks/run.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -90,7 +90,10 @@ def test_unknown_preset_is_refused():
 
 
 def test_default_options_equal_the_gatys2016_preset():
-    assert Options() == Options.build(preset="gatys2016")
+    paper = Options.build(preset="gatys2016")
+    assert Options() == paper
+    assert paper.stages == ((512, 500),)
+    assert Options(scales="auto").stages == ((128, 200), (256, 200), (512, 100))
 
 
 def test_stages_run_in_turn_and_report_one_continuous_count(content_image, style_image):

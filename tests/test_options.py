@@ -67,3 +67,24 @@ def test_unknown_option_name_is_refused():
 def test_replace_with_ratio_recomputes_beta():
     o = Options.build(style_weight=5.0).replace(ratio=0.5)
     assert o.style_weight == 2.0
+
+
+@pytest.mark.parametrize(
+    ("size", "iterations", "stages"),
+    [
+        (64, 30, ((64, 30),)),
+        (255, 40, ((255, 40),)),
+        (256, 300, ((128, 240), (256, 60))),
+        (1024, 500, ((256, 200), (512, 200), (1024, 100))),
+        (2048, 7, ((512, 3), (1024, 3), (2048, 1))),
+    ],
+)
+def test_auto_scales_end_at_the_size_and_spend_the_whole_budget(size, iterations, stages):
+    options = Options(size=size, iterations=iterations, scales="auto")
+    assert options.stages == stages
+    assert sum(n for _, n in options.stages) == iterations
+
+
+def test_scales_none_means_one_stage_and_explicit_stages_are_kept():
+    assert Options(scales="none", size=512).stages == Options(size=512).stages == ((512, 500),)
+    assert Options(scales="300:10,600:5").stages == ((300, 10), (600, 5))

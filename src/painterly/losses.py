@@ -132,7 +132,7 @@ def total_variation(image: torch.Tensor, exponent: float = 2.0) -> torch.Tensor:
 # Calibration of the "calibrated" convention: with the content term taken per element (so
 # that it no longer grows with the image), the paper's printed α/β gave the paper's look
 # once the content term is multiplied by this constant. See docs/reproduction.md.
-CALIBRATION = 50.0
+CALIBRATION = 20.0
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ CONVENTIONS: dict[str, Convention] = {
             _calibrated_content,
             lambda g, a, n, m, _: style_layer_loss(g, a, n, m),
             lambda x: total_variation(x) / x[0, 0].numel(),
-            "content ½Σ(F−P)² per element × 50, style Eq. 4, TV per pixel: the same α/β "
+            "content ½Σ(F−P)² per element × 20, style Eq. 4, TV per pixel: the same α/β "
             "gives the same balance at any size",
         ),
         Convention(

@@ -23,6 +23,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "init": "noise",
         "optimizer": "lbfgs",
         "iterations": 500,
+        "scales": (),  # the paper optimises at the full size only
     },
     # The authors' PyTorch notebook (leongatys/PytorchNeuralStyleTransfer): Grams divided
     # by H·W, mean squared errors, per-layer style weights 1e3/N_l², content weight 1,

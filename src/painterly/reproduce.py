@@ -35,7 +35,7 @@ from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
 PRESET = "gatys2016"
 FULL_STAGES: dict[str, tuple[tuple[int, int], ...]] = {
     # (long side in px, L-BFGS evaluations) of each coarse-to-fine stage, per kind of sheet
-    "fig3": ((256, 200), (512, 60)),
+    "fig3": ((128, 150), (256, 150), (512, 80)),
     "fig4": ((128, 150),),
     "study": ((128, 150), (256, 50)),
     "calibration": ((128, 150),),

@@ -5,6 +5,7 @@ style at conv1_1 … conv5_1, starting from white noise, with L-BFGS."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -21,7 +22,7 @@ from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
 from painterly.optimize import LBFGS_HISTORY, Outcome, Progress, optimize
 from painterly.options import Options
-from painterly.runtime import check_fits, select_device
+from painterly.runtime import autocast, check_fits, configure, resolve_precision, select_device
 from painterly.strength import (
     FIRST_RATIO,
     PILOT_ITERATIONS,
@@ -51,12 +52,19 @@ class Objective:
     options' (:func:`calibrate_strength` sets them for ``--strength``).
     """
 
-    def __init__(self, encoder: VGG19, targets: Targets, options: Options) -> None:
+    def __init__(
+        self,
+        encoder: VGG19,
+        targets: Targets,
+        options: Options,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         self.encoder = encoder
         self.targets = targets
         self.options = options
         self.convention = losses.CONVENTIONS[options.loss_convention]
         self.layers = options.layers
+        self.autocast = functools.partial(autocast, targets.content_image.device, dtype)
 
     def content_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Σ_l w_l L_content at the content layers (Eq. 1 in the convention's form)."""
@@ -90,7 +98,8 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         image = self.compose(image)
-        features = self.encoder(image, self.layers)
+        with self.autocast():
+            features = self.encoder(image, self.layers)
         o, c = self.options, self.convention
         terms = {"content": o.content_weight * self.content_loss(features)}
         if o.style_layers:
@@ -100,6 +109,31 @@ class Objective:
             terms["tv"] = o.tv_weight * c.tv(image)
         terms["total"] = sum(terms.values())
         return terms
+
+
+def single_objective(
+    encoder: VGG19,
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    options: Options,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> Objective:
+    """The objective of one stage at ``options.size``, with its targets (for benchmarks and
+    tests that evaluate the loss without running the optimisation)."""
+    inputs = prepare_inputs(content, styles, options)
+    content_wh, style_whs = stage_sizes(inputs, options, layer_stride(deepest_layer(options)))
+    targets = compute_targets(
+        encoder,
+        inputs,
+        content_wh,
+        style_whs,
+        list(options.content_layers),
+        list(options.style_layers),
+        device,
+        dtype,
+    )
+    return Objective(encoder, targets, options, dtype)
 
 
 def initial_image(
@@ -179,6 +213,8 @@ def run(
     inputs = prepare_inputs(content, styles, options)
     last = deepest_layer(options)
     device = select_device(options.device)
+    configure(device)
+    dtype = resolve_precision(options.precision, device)
     plans = [
         stage_sizes(inputs, options.replace(size=size), layer_stride(last))
         for size, _ in options.stages
@@ -191,7 +227,7 @@ def run(
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
     if options.strength is not None:
-        options = calibrate_strength(encoder, inputs, options, device)
+        options = calibrate_strength(encoder, inputs, options, device, dtype)
     grand_total = sum(iterations for _, iterations in options.stages)
     done, seconds, image, outcome = 0, 0.0, None, None
     for ((w, h), style_whs), (_, iterations) in zip(plans, options.stages, strict=True):
@@ -203,8 +239,9 @@ def run(
             list(options.content_layers),
             list(options.style_layers),
             device,
+            dtype,
         )
-        objective = Objective(encoder, targets, options)
+        objective = Objective(encoder, targets, options, dtype)
         if image is None:
             start = initial_image(options, targets.content_image, targets.first_style)
         else:
@@ -248,7 +285,11 @@ def pilot_size(inputs: Inputs, options: Options, min_side: int) -> int:
 
 
 def calibrate_strength(
-    encoder: VGG19, inputs: Inputs, options: Options, device: torch.device
+    encoder: VGG19,
+    inputs: Inputs,
+    options: Options,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> Options:
     """``options`` with the β (α/β) that gives this pair the retention ``options.strength``
     asks for (see :mod:`painterly.strength`), measured by short pilot runs.
@@ -267,7 +308,7 @@ def calibrate_strength(
     layers = options.content_layers
     targets = compute_targets(
         encoder, inputs, content_wh, style_whs, list(layers), list(options.style_layers), device,
-        references=True,
+        dtype, references=True,
     )  # fmt: skip
     style_similarity = sum(
         w * content_similarity(features, targets, layers) for features, w in targets.references
@@ -279,7 +320,7 @@ def calibrate_strength(
         pilot = dataclasses.replace(
             options, size=size, scales=(), iterations=iterations, style_weight=alpha / ratio
         )
-        objective = Objective(encoder, targets, pilot)
+        objective = Objective(encoder, targets, pilot, dtype)
         start = initial_image(pilot, targets.content_image, targets.first_style)
         try:
             outcome = optimize_stage(objective, start, pilot, iterations, None, lambda x: x)

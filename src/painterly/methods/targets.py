@@ -17,6 +17,7 @@ from painterly.images import to_tensor
 from painterly.masks import mask_array
 from painterly.methods.inputs import Inputs
 from painterly.models.vgg import VGG19
+from painterly.runtime import autocast
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def compute_targets(
     content_layers: Sequence[str],
     style_layers: Sequence[str],
     device: torch.device,
+    dtype: torch.dtype = torch.float32,
     references: bool = False,
 ) -> Targets:
     """Targets for an output of ``content_size`` (width, height).
@@ -69,7 +71,8 @@ def compute_targets(
     case, A^l is rescaled by M_l(output) / M_l(style) so that a style image of another size
     is compared per position; a region's blend is Σ_s w_s A^l_s. ``references`` also encodes
     the "all style" images: each style stretched to the output, or with masks the content
-    with every region filled by its style.
+    with every region filled by its style. ``dtype`` is the convolutions' precision
+    (:func:`painterly.runtime.autocast`); Grams are accumulated in float32 either way.
     """
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     content = to_tensor(inputs.content.resize(content_size, Image.Resampling.LANCZOS)).to(device)
@@ -78,7 +81,7 @@ def compute_targets(
         [(style.resize(next(sized), Image.Resampling.LANCZOS), w) for style, w in region.styles]
         for region in inputs.regions
     ]
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, dtype):
         content_features = encoder(content, layers)
         style_features = [
             [(encoder(to_tensor(img).to(device), list(style_layers)), w) for img, w in region]

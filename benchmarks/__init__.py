@@ -1,0 +1,1 @@
+"""painterly's benchmark harness: ``python benchmarks/run.py`` (see docs/benchmarks.md)."""

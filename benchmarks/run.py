@@ -1,0 +1,295 @@
+"""painterly's benchmark: ``python benchmarks/run.py [--quick] [options]``.
+
+Sections (``--only``, default all): ``efficiency`` (analytic FLOP/s of one evaluation ÷ the
+conv peak measured in the same run), ``quality`` (time until the total loss is within 5 %
+of a long reference run's, for painterly's candidate settings), ``peers`` (pystiche,
+neural-style and a plain reference implementation, each in its own environment, on the
+same weights), ``memory`` (peak RSS of a large run). Prints Markdown tables and writes
+``benchmarks.json`` and ``benchmarks.png``. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make the ``benchmarks`` package importable from the repository root.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+
+from benchmarks import efficiency, quality, report
+from benchmarks.measure import failure_reason
+from benchmarks.peers.runners import PEERS, run_peer
+from painterly.errors import PainterlyError
+from painterly.images import long_side_size, write_atomically
+from painterly.reproduce import write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "examples" / "tubingen.jpg"
+STYLE = ROOT / "examples" / "starry_night.jpg"
+SECTIONS = ("efficiency", "quality", "peers", "memory")
+FULL = {
+    "size": 512,
+    "reference_evals": 1000,
+    "efficiency_sizes": (256, 512, 1024),
+    "memory_size": 2048,
+    "memory_evals": 3,
+    "peer_iterations": None,  # each peer's default
+    "out_dir": ROOT / "docs",
+}
+QUICK = {
+    "size": 128,
+    "reference_evals": 100,
+    "efficiency_sizes": (128,),
+    "memory_size": 256,
+    "memory_evals": 2,
+    "peer_iterations": 100,
+    "out_dir": ROOT / "out" / "benchmarks-quick",
+}
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, object]:
+    """CPU, cores, threads and versions, and whether the CPU has native bf16."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                cpu = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "native_bf16_flags": sorted(flags & {"avx512_bf16", "amx_bf16"}),
+    }
+
+
+def run_efficiency(sizes: tuple[int, ...]) -> dict[str, object]:
+    """The fp32 conv peak, a quick bf16 probe, and painterly's evaluation at each size."""
+    _log("efficiency: fp32 conv peak")
+    peak = efficiency.conv_peak()
+    _log("efficiency: bf16 conv probe")
+    bf16 = efficiency.bf16_peak()
+    fp32_small = efficiency.conv_peak(shape=efficiency.BF16_PROBE_SHAPE, repeats=3)
+    bf16_faster = bf16.flops_per_s > fp32_small.flops_per_s
+    verdict = (
+        f"bf16 conv {bf16.flops_per_s / 1e9:.3g} GFLOP/s vs fp32 "
+        f"{fp32_small.flops_per_s / 1e9:.3g} GFLOP/s on the same "
+        f"{'×'.join(map(str, bf16.shape))} conv"
+    )
+    note = (
+        f"{verdict}; bf16 rows measured under CPU autocast"
+        if bf16_faster
+        else f"not supported natively by this CPU ({verdict}); bf16 rows skipped"
+    )
+    rows = []
+    for size in sizes:
+        precisions = [None, torch.bfloat16] if bf16_faster else [None]
+        for dtype in precisions:
+            _log(f"efficiency: evaluation at {size} px ({dtype or 'fp32'})")
+            against = peak if dtype is None else bf16
+            timing = efficiency.time_evaluation(CONTENT, STYLE, size, against, autocast_dtype=dtype)
+            rows.append({**dataclasses.asdict(timing), "efficiency": timing.efficiency})
+    return {
+        "peak": dataclasses.asdict(peak),
+        "threads": torch.get_num_threads(),
+        "bf16": {
+            "peak": dataclasses.asdict(bf16),
+            "fp32_same_shape": dataclasses.asdict(fp32_small),
+            "faster_than_fp32": bf16_faster,
+            "note": note,
+        },
+        "rows": rows,
+    }
+
+
+def _painterly_record(name: str, scales: str, measured, target: float | None) -> dict:
+    record: dict[str, object] = {
+        "name": name,
+        "scales": scales,
+        "seconds": measured.seconds,
+        "peak_rss_bytes": measured.peak_rss_bytes,
+        "evaluations": len(measured.trace),
+        "trace": report.thin(measured.trace),
+    }
+    if not measured.ok:
+        return {**record, "status": "failed", "reason": failure_reason(measured)}
+    if target is not None:
+        record["time_to_quality_s"] = quality.time_to_target(measured.trace, target)
+        record["evaluations_to_quality"] = quality.evaluations_to_target(measured.trace, target)
+    return {**record, "status": "ok"}
+
+
+def _scales_text(stages: tuple[tuple[int, int], ...]) -> str:
+    return ",".join(f"{size}:{n}" for size, n in stages)
+
+
+def run_quality(size: int, reference_evals: int) -> dict[str, object]:
+    """The reference run, then each candidate until it reaches 1.05·L* (or its budget)."""
+    _log(f"quality: reference run, {reference_evals} evaluations at {size} px")
+    measured = quality.run_painterly(
+        CONTENT, STYLE, quality.reference_options(size, reference_evals)
+    )
+    reference = _painterly_record(
+        "gatys2016 single scale (reference)", f"{size}:{reference_evals}", measured, None
+    )
+    if reference["status"] != "ok" or not measured.trace:
+        return {"reference": reference, "candidates": []}
+    best = min(loss for _, loss in measured.trace)
+    target = quality.TOLERANCE * best
+    reference.update(
+        best_loss=best,
+        target=target,
+        time_to_quality_s=quality.time_to_target(measured.trace, target),
+        evaluations_to_quality=quality.evaluations_to_target(measured.trace, target),
+    )
+    candidates = []
+    for candidate in quality.CANDIDATES:
+        stages = candidate.scales(size, reference_evals)
+        _log(f"quality: {candidate.name} ({_scales_text(stages)})")
+        options = {**candidate.options, "scales": stages}
+        run = quality.run_painterly(CONTENT, STYLE, options, stop_below=target)
+        record = _painterly_record(candidate.name, _scales_text(stages), run, target)
+        candidates.append({**record, "options": candidate.options})
+    return {"reference": reference, "candidates": candidates}
+
+
+def run_memory(size: int, evaluations: int) -> dict[str, object]:
+    """Peak RSS of a painterly run of a few evaluations at ``size``."""
+    _log(f"memory: {evaluations} evaluations at {size} px")
+    measured = quality.run_painterly(CONTENT, STYLE, {"size": size, "iterations": evaluations})
+    from PIL import Image
+
+    with Image.open(CONTENT) as image:
+        width, height = long_side_size(image.size, size)
+    record = {
+        "size": size,
+        "width": width,
+        "height": height,
+        "evaluations": evaluations,
+        "seconds": measured.seconds,
+        "peak_rss_bytes": measured.peak_rss_bytes,
+        "budget_bytes": report.MEMORY_BUDGET,
+    }
+    if not measured.ok:
+        return {**record, "status": "failed", "reason": failure_reason(measured)}
+    return {**record, "status": "ok"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
+    parser.add_argument("--size", type=int, help="long side of the quality runs (512)")
+    parser.add_argument("--reference-evals", type=int, help="evaluations of the reference (1000)")
+    parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--efficiency-sizes", help="comma-separated sizes (256,512,1024)")
+    parser.add_argument("--memory-size", type=int, help="long side of the memory run (2048)")
+    parser.add_argument("--memory-evals", type=int, help="evaluations of the memory run (3)")
+    parser.add_argument("--peer-iterations", type=int, help="override peers' default iterations")
+    parser.add_argument(
+        "--peer-weights",
+        default="vgg19-normalized",
+        help="painterly's registered VGG-19 the peers get (vgg19-normalized; or vgg19-keras)",
+    )
+    parser.add_argument("--out-dir", type=Path, help="where the JSON and the PNG go (docs/)")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    for key, value in base.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if isinstance(args.efficiency_sizes, str):
+        args.efficiency_sizes = tuple(int(s) for s in args.efficiency_sizes.split(","))
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.peers = [s.strip() for s in args.peers.split(",") if s.strip()]
+    for name, allowed, given in (("section", SECTIONS, args.only), ("peer", PEERS, args.peers)):
+        unknown = sorted(set(given) - set(allowed))
+        if unknown:
+            parser.error(f"unknown {name} {unknown[0]!r}; choose from {', '.join(allowed)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, object] = {
+        "mode": "quick" if args.quick else "full",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {
+            "size": args.size,
+            "reference_evaluations": args.reference_evals,
+            "efficiency_sizes": list(args.efficiency_sizes),
+            "memory_size": args.memory_size,
+            "memory_evaluations": args.memory_evals,
+            "peers": args.peers,
+            "peer_iterations": args.peer_iterations,
+            "peer_weights": args.peer_weights,
+            "tolerance": quality.TOLERANCE,
+            "preset": quality.PRESET,
+            "content": CONTENT.name,
+            "style": STYLE.name,
+        },
+    }
+    try:
+        if "efficiency" in args.only:
+            results["efficiency"] = run_efficiency(args.efficiency_sizes)
+        if "quality" in args.only:
+            results["quality"] = run_quality(args.size, args.reference_evals)
+        if "peers" in args.only:
+            results["peers"] = []
+            for name in args.peers:
+                _log(f"peers: {name} at {args.size} px")
+                record = run_peer(
+                    name, CONTENT, STYLE, args.size, args.peer_iterations, args.peer_weights
+                )
+                if record.get("trace"):
+                    record["trace"] = report.thin(record["trace"])
+                results["peers"].append(record)
+        if "memory" in args.only:
+            results["memory"] = run_memory(args.memory_size, args.memory_evals)
+    except PainterlyError as error:
+        print(f"benchmark: {error}", file=sys.stderr)
+        return 2
+    results["summary"] = report.summary(results)
+    print(report.table(results))
+    out_dir: Path = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "benchmarks.json"
+    png_path = out_dir / (
+        "images/benchmarks.png" if out_dir == FULL["out_dir"] else "benchmarks.png"
+    )
+    try:
+        from benchmarks.plot import write_plot
+
+        png_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(png_path, lambda temp: write_plot(results, Path(temp)), overwrite=True)
+        results["plot"] = str(
+            png_path.relative_to(ROOT) if png_path.is_relative_to(ROOT) else png_path
+        )
+    except ImportError:
+        results["plot"] = "not drawn: matplotlib is not installed (pip install 'painterly[bench]')"
+        _log(results["plot"])
+    write_json(results, json_path)
+    _log(f"wrote {json_path} and {results['plot']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

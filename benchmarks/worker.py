@@ -1,0 +1,59 @@
+"""One painterly run in its own process, for the harness to time and measure.
+
+``python benchmarks/worker.py '{"content": …, "style": …, "options": {…}, "stop_below": …}'``
+runs :func:`painterly.api.run` with ``Options.build(**options)`` and prints, after every
+loss evaluation, ``EVAL <stage> <is-final-stage> <total loss>``, and at the end
+``RESULT <json>``. With ``stop_below`` it stops as soon as a final-stage evaluation has a
+total loss at or below that value: the harness only wants the time until then.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from painterly.api import run
+from painterly.optimize import Progress
+from painterly.options import Options
+
+
+class _TargetReached(Exception):
+    """Raised from the progress callback to end a run once the target loss is reached."""
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    options = Options.build(**spec["options"])
+    stop_below = spec.get("stop_below")
+    # Evaluation number at which each stage ends; stage k covers (ends[k-1], ends[k]].
+    ends, done = [], 0
+    for _, iterations in options.stages:
+        done += iterations
+        ends.append(done)
+    final = len(ends) - 1
+
+    def report(progress: Progress) -> None:
+        stage = next(k for k, end in enumerate(ends) if progress.iteration <= end)
+        loss = progress.losses["total"]
+        print(f"EVAL {stage} {int(stage == final)} {loss!r}", flush=True)
+        if stop_below is not None and stage == final and loss <= stop_below:
+            raise _TargetReached
+
+    start = time.perf_counter()
+    try:
+        result = run(spec["content"], spec["style"], options, callback=report)
+        summary = {
+            "reached": False,
+            "losses": result.losses,
+            "iterations": result.iterations,
+            "seconds": result.seconds,
+        }
+    except _TargetReached:
+        summary = {"reached": True, "seconds": time.perf_counter() - start}
+    print("RESULT " + json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

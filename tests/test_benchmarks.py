@@ -1,0 +1,142 @@
+"""The benchmark harness's pure parts: FLOP counting, time to quality, parsing, reporting.
+
+Nothing here times anything: the harness's numbers are measured by ``benchmarks/run.py``.
+"""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.flops import conv_flops, evaluation_flops
+from benchmarks.peers.envs import torchvision_state_dict
+from benchmarks.peers.runners import parse_loss_line, parse_neural_style_line
+from benchmarks.quality import (
+    CANDIDATES,
+    Candidate,
+    evaluations_to_target,
+    parse_worker_line,
+    time_to_target,
+)
+from benchmarks.report import summary, thin
+from painterly.models.vgg import CONV_NAMES, VGG19
+from painterly.models.weights import load_vgg_weights
+from painterly.presets import PAPER_STYLE_LAYERS
+
+GATYS_LAYERS = ("conv4_2", *PAPER_STYLE_LAYERS)
+
+
+def test_conv1_1_alone_costs_its_hand_counted_flops_forward_and_backward():
+    # 4×4 image: the 1×1 preprocessing (3→3) and conv1_1 (3→64, 3×3), each done once
+    # forward and once backward for the input gradient; no Gram matrix requested.
+    pre = 2 * 3 * 3 * 16
+    conv = 2 * 3 * 64 * 9 * 16
+    count = evaluation_flops(4, 4, ["conv1_1"])
+    assert count.conv_forward == pre + conv
+    assert count.conv_backward == pre + conv
+    assert count.gram == 0
+    assert count.total == 2 * (pre + conv)
+
+
+def test_a_gram_matrix_costs_two_n_squared_m_each_way():
+    count = evaluation_flops(4, 4, ["conv1_1"], style_layers=["conv1_1"])
+    assert count.gram == 2 * (2 * 64 * 64 * 16)
+
+
+def test_pooling_rounds_down_like_torch():
+    # 5×7 → pool1 → 2×3, where conv2_1 (64→128) runs.
+    with_conv2_1 = evaluation_flops(5, 7, ["conv2_1"]).conv_forward
+    up_to_pool1 = evaluation_flops(5, 7, ["pool1"]).conv_forward
+    assert with_conv2_1 - up_to_pool1 == conv_flops(64, 128, 2, 3)
+
+
+def test_convolution_count_agrees_with_torch_flop_counter(random_state):
+    # An odd size exercises the rounding of every pooling; the loss here has no Gram
+    # matrices so that torch's count holds convolutions only.
+    encoder = VGG19(random_state, "conv5_1")
+    image = torch.rand(1, 3, 37, 29, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        features = encoder(image, GATYS_LAYERS)
+        sum(f.sum() for f in features.values()).backward()
+    count = evaluation_flops(37, 29, GATYS_LAYERS)
+    assert counter.get_total_flops() == count.conv_forward + count.conv_backward
+
+
+def test_time_to_target_is_the_first_point_at_or_below_it():
+    trace = [(1.0, 10.0), (2.0, 5.0), (3.0, 1.05), (4.0, 0.9), (5.0, 1.2)]
+    assert time_to_target(trace, 1.05) == 3.0
+    assert evaluations_to_target(trace, 1.05) == 3
+    assert time_to_target(trace, 0.95) == 4.0
+
+
+def test_a_target_never_reached_has_no_time():
+    trace = [(1.0, 10.0), (2.0, 5.0)]
+    assert time_to_target(trace, 1.0) is None
+    assert evaluations_to_target(trace, 1.0) is None
+    assert time_to_target([], 1.0) is None
+
+
+def test_only_final_stage_worker_lines_are_losses():
+    assert parse_worker_line("EVAL 2 1 12.5\n") == 12.5
+    assert parse_worker_line("EVAL 0 0 3.0\n") is None
+    assert parse_worker_line('RESULT {"reached": true}') is None
+
+
+def test_peer_loss_lines_are_parsed_and_other_lines_ignored():
+    assert parse_loss_line("LOSS 0.25\n") == 0.25
+    assert parse_loss_line("Loading weights") is None
+    assert parse_neural_style_line("  Total loss: 1234.5\n") == 1234.5
+    assert parse_neural_style_line("  Style 1 loss: 3.0") is None
+    assert parse_neural_style_line("Iteration 5 / 1000") is None
+
+
+def test_candidate_stages_scale_with_size_and_budget():
+    candidate = Candidate("c2f", ((0.25, 150), (0.5, 100)))
+    assert candidate.scales(512, 1000) == ((128, 150), (256, 100), (512, 1000))
+    assert candidate.scales(128, 100) == ((32, 15), (64, 10), (128, 100))
+    assert all(c.scales(512, 1000)[-1] == (512, 1000) for c in CANDIDATES)
+
+
+def test_thin_keeps_the_last_point_and_bounds_the_length():
+    trace = [(float(i), float(-i)) for i in range(1001)]
+    kept = thin(trace, limit=100)
+    assert len(kept) <= 101
+    assert kept[0] == trace[0] and kept[-1] == trace[-1]
+    assert thin(trace[:5], limit=100) == trace[:5]
+
+
+def test_summary_takes_ratios_from_the_same_run():
+    results = {
+        "settings": {"size": 512},
+        "quality": {
+            "reference": {"name": "single", "time_to_quality_s": 300.0},
+            "candidates": [
+                {"name": "c2f", "time_to_quality_s": 60.0},
+                {"name": "never", "time_to_quality_s": None},
+            ],
+        },
+        "peers": [
+            {"name": "slow", "status": "ok", "seconds": 1500.0},
+            {"name": "fast", "status": "ok", "seconds": 900.0},
+            {"name": "broken", "status": "failed"},
+        ],
+        "memory": {"status": "ok", "size": 2048, "peak_rss_bytes": 9 * 1024**3},
+    }
+    s = summary(results)
+    assert s["painterly_best"] == "c2f"
+    assert s["meets_time_target"] is True
+    assert s["fastest_peer"] == "fast"
+    assert s["speedup_vs_fastest_peer_default_run"] == pytest.approx(15.0)
+    assert s["meets_speedup_target"] is True
+    assert s["meets_memory_target"] is False
+
+
+def test_peer_weights_read_back_as_painterlys_own(tmp_path):
+    path = tmp_path / "vgg19-features.pth"
+    torch.save(torchvision_state_dict("vgg19-normalized"), path)
+    original = load_vgg_weights("vgg19-normalized")
+    # painterly reads a features.N file as torchvision's layout; the convolutions must be
+    # the very same tensors in the same order.
+    reread = load_vgg_weights(str(path))
+    for name in CONV_NAMES:
+        assert torch.equal(reread[f"{name}.weight"], original[f"{name}.weight"])
+        assert torch.equal(reread[f"{name}.bias"], original[f"{name}.bias"])
