@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -13,7 +14,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from painterly import losses
-from painterly.errors import Interrupted
+from painterly.errors import Interrupted, Note
 from painterly.images import load_image, to_image, to_tensor
 from painterly.methods.base import Result, working_sizes
 from painterly.methods.inputs import Inputs, prepare_inputs
@@ -315,6 +316,13 @@ def calibrate_strength(
     )
     target = target_retention(strength)
     samples: list[tuple[float, float]] = []
+    warnings.warn(
+        Note(
+            f"--strength {strength}: finding α/β for this pair with {PILOTS} pilot runs "
+            f"at {size} px, {iterations} evaluations each"
+        ),
+        stacklevel=2,
+    )
     ratio = FIRST_RATIO
     for _ in range(PILOTS):
         pilot = dataclasses.replace(
@@ -331,4 +339,9 @@ def calibrate_strength(
         rho = retention(content_similarity(features, targets, layers), style_similarity)
         samples.append((ratio, rho))
         ratio = next_ratio(samples, target)
+    pilots = ", ".join(f"{r:.2g} → ρ {rho:.2f}" for r, rho in samples)
+    warnings.warn(
+        Note(f"--strength {strength} (ρ = {target:.2f}) uses α/β = {ratio:.2g} (pilots: {pilots})"),
+        stacklevel=2,
+    )
     return dataclasses.replace(options, style_weight=alpha / ratio)
