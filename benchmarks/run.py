@@ -16,6 +16,7 @@ import datetime
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -141,7 +142,9 @@ def _scales_text(stages: tuple[tuple[int, int], ...]) -> str:
     return ",".join(f"{size}:{n}" for size, n in stages)
 
 
-def run_quality(size: int, reference_evals: int) -> dict[str, object]:
+def run_quality(
+    size: int, reference_evals: int, candidates: Sequence[quality.Candidate] = quality.CANDIDATES
+) -> dict[str, object]:
     """The reference run, then each candidate until it reaches 1.05·L* (or its budget)."""
     _log(f"quality: reference run, {reference_evals} evaluations at {size} px")
     measured = quality.run_painterly(
@@ -160,15 +163,15 @@ def run_quality(size: int, reference_evals: int) -> dict[str, object]:
         time_to_quality_s=quality.time_to_target(measured.trace, target),
         evaluations_to_quality=quality.evaluations_to_target(measured.trace, target),
     )
-    candidates = []
-    for candidate in quality.CANDIDATES:
+    records = []
+    for candidate in candidates:
         stages = candidate.scales(size, reference_evals)
         _log(f"quality: {candidate.name} ({_scales_text(stages)})")
         options = {**candidate.options, "scales": stages}
         run = quality.run_painterly(CONTENT, STYLE, options, stop_below=target)
         record = _painterly_record(candidate.name, _scales_text(stages), run, target)
-        candidates.append({**record, "options": candidate.options})
-    return {"reference": reference, "candidates": candidates}
+        records.append({**record, "options": candidate.options})
+    return {"reference": reference, "candidates": records}
 
 
 def run_memory(size: int, evaluations: int) -> dict[str, object]:
@@ -193,6 +196,22 @@ def run_memory(size: int, evaluations: int) -> dict[str, object]:
     return {**record, "status": "ok"}
 
 
+def _candidates(parser: argparse.ArgumentParser, text: str | None) -> list[quality.Candidate]:
+    if text is None:
+        return list(quality.CANDIDATES)
+    if text.strip() == "none":
+        return []
+    chosen = []
+    for part in text.split(","):
+        if not part.strip().isdigit() or not 1 <= int(part) <= len(quality.CANDIDATES):
+            parser.error(
+                f"--candidates takes numbers from 1 to {len(quality.CANDIDATES)} or 'none', "
+                f"not {part.strip()!r}"
+            )
+        chosen.append(quality.CANDIDATES[int(part) - 1])
+    return chosen
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
@@ -204,6 +223,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-size", type=int, help="long side of the memory run (2048)")
     parser.add_argument("--memory-evals", type=int, help="evaluations of the memory run (3)")
     parser.add_argument("--peer-iterations", type=int, help="override peers' default iterations")
+    parser.add_argument(
+        "--candidates",
+        help="comma-separated numbers (1-based) of quality.CANDIDATES to run, or 'none' (all)",
+    )
     parser.add_argument(
         "--peer-weights",
         default="vgg19-normalized",
@@ -218,6 +241,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if isinstance(args.efficiency_sizes, str):
         args.efficiency_sizes = tuple(int(s) for s in args.efficiency_sizes.split(","))
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.candidates = _candidates(parser, args.candidates)
     args.peers = [s.strip() for s in args.peers.split(",") if s.strip()]
     for name, allowed, given in (("section", SECTIONS, args.only), ("peer", PEERS, args.peers)):
         unknown = sorted(set(given) - set(allowed))
@@ -241,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "peers": args.peers,
             "peer_iterations": args.peer_iterations,
             "peer_weights": args.peer_weights,
+            "candidates": [c.name for c in args.candidates],
             "tolerance": quality.TOLERANCE,
             "preset": quality.PRESET,
             "content": CONTENT.name,
@@ -251,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         if "efficiency" in args.only:
             results["efficiency"] = run_efficiency(args.efficiency_sizes)
         if "quality" in args.only:
-            results["quality"] = run_quality(args.size, args.reference_evals)
+            results["quality"] = run_quality(args.size, args.reference_evals, args.candidates)
         if "peers" in args.only:
             results["peers"] = []
             for name in args.peers:

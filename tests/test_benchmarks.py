@@ -140,3 +140,14 @@ def test_peer_weights_read_back_as_painterlys_own(tmp_path):
     for name in CONV_NAMES:
         assert torch.equal(reread[f"{name}.weight"], original[f"{name}.weight"])
         assert torch.equal(reread[f"{name}.bias"], original[f"{name}.bias"])
+
+
+def test_candidates_flag_picks_quality_settings_by_number():
+    from benchmarks import quality
+    from benchmarks.run import parse_args
+
+    assert parse_args(["--candidates", "2"]).candidates == [quality.CANDIDATES[1]]
+    assert parse_args(["--candidates", "none"]).candidates == []
+    assert parse_args([]).candidates == list(quality.CANDIDATES)
+    with pytest.raises(SystemExit):
+        parse_args(["--candidates", str(len(quality.CANDIDATES) + 1)])
