@@ -7,6 +7,7 @@ defaults and validation live in one place. User errors print one line and exit 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -478,7 +479,9 @@ def cmd_serve(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
     print(f"painterly studio: jobs are kept in {data_dir}", file=sys.stderr)
-    serve(studio, host, int(args.port))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after shutting down
+        serve(studio, host, int(args.port))
+    print("painterly studio: stopped", file=sys.stderr)
     return 0
 
 
