@@ -141,7 +141,8 @@ class Worker(threading.Thread):
         if offset:
             options = options.replace(init=str(checkpoint), iterations=options.iterations - offset)
         else:
-            store.update_job(job.id, checkpoint=0)
+            store.update_job(job.id, checkpoint=0, iteration=0)
+        live.iteration = offset
         report = self._reporter(job, live, offset)
         result = run(content, styles, options, report)
         save_image(result.image, studio.result_path(job.id), overwrite=True)
