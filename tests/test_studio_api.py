@@ -95,11 +95,21 @@ def test_a_job_streams_progress_and_previews_then_its_result_downloads(client):
 def test_jobs_submitted_while_busy_are_queued_and_run_in_order(client):
     content, style = _upload(client), _upload(client, "the_scream.jpg")
     refs = {"content": {"upload": content}, "styles": [{"upload": style}]}
-    ids = [client.post("/api/jobs", json={**refs, "options": TINY}).json()["id"] for _ in range(3)]
-    states = [client.get(f"/api/jobs/{i}").json()["state"] for i in ids]
-    assert states.count("running") <= 1 and states[1:] == ["queued", "queued"]
-    finished = [_wait_state(client, i, ["done"]) for i in ids]
-    starts = [job["started"] for job in finished]
+    busy = {"size": 48, "iterations": 100000}
+    ids = [
+        client.post("/api/jobs", json={**refs, "options": options}).json()["id"]
+        for options in (busy, TINY, TINY)
+    ]
+    wait_for(
+        lambda: client.get(f"/api/jobs/{ids[0]}").json()["iteration"] >= 1,
+        300,
+        "the first job to run",
+    )
+    assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids[1:]] == ["queued"] * 2
+    client.post(f"/api/jobs/{ids[0]}/cancel")
+    finished = [_wait_state(client, i, ["done"]) for i in ids[1:]]
+    starts = [client.get(f"/api/jobs/{ids[0]}").json()["started"]]
+    starts += [job["started"] for job in finished]
     assert starts == sorted(starts)
     assert [j["id"] for j in client.get("/api/jobs").json()] == ids[::-1]  # newest first
 

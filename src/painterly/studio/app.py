@@ -25,7 +25,7 @@ from painterly import __version__
 from painterly.errors import PainterlyError
 from painterly.options import METHODS, option_fields
 from painterly.presets import PRESETS
-from painterly.studio.service import SERVER_OPTIONS, Studio, examples
+from painterly.studio.service import SERVER_OPTIONS, STUDIO_CHOICES, Studio, examples
 from painterly.studio.store import FINISHED, Job
 from painterly.studio.uploads import UploadRejected
 
@@ -91,7 +91,7 @@ def option_schema() -> list[dict[str, Any]]:
                 "name": f.name,
                 "help": f.metadata["help"],
                 "default": default,
-                "choices": list(f.metadata.get("choices", ())) or None,
+                "choices": list(STUDIO_CHOICES.get(f.name, f.metadata.get("choices", ()))) or None,
             }
         )
     return fields

@@ -56,6 +56,9 @@ SERVER_OPTIONS = {
 }
 """Options a client may not set, and why."""
 
+STUDIO_CHOICES = {"init": INITS, "weights": tuple(SOURCES)}
+"""Options that may name a file elsewhere, limited here to the values that name none."""
+
 
 def examples() -> dict[str, Path]:
     """The bundled example images present in this installation, by name."""
@@ -80,10 +83,9 @@ def check_options(values: Any, styles: int, max_size: int = MAX_SIZE) -> Options
         if values.get(name) not in (None, "", [], "auto"):
             raise PainterlyError(f"option {name!r} cannot be set here: {why}")
     values = {k: v for k, v in values.items() if k not in SERVER_OPTIONS}
-    if "init" in values and str(values["init"]).strip().lower() not in INITS:
-        raise PainterlyError(f"init must be one of {', '.join(INITS)} in the studio")
-    if "weights" in values and str(values["weights"]) not in SOURCES:
-        raise PainterlyError(f"weights must be one of {', '.join(SOURCES)} in the studio")
+    for name, choices in STUDIO_CHOICES.items():
+        if name in values and str(values[name]).strip().lower() not in choices:
+            raise PainterlyError(f"{name} must be one of {', '.join(choices)} in the studio")
     options = Options.build(**values)
     biggest = max(size for size, _ in options.stages)
     if biggest > max_size:
