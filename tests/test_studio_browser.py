@@ -101,6 +101,20 @@ def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, 
         assert image.format == "PNG" and max(image.size) == 48
 
         page.wait_for_selector("#gallery .card .state.done")
+        first = page.get_attribute("#gallery .card", "data-job")
+
+        # "Run again with changes": the form comes back filled in; change one setting.
+        page.click("#gallery .card >> text=Run again with changes")
+        assert page.input_value("#size") == "48" and page.input_value("#iterations") == "20"
+        assert page.locator("#styles-chosen .chip").count() == 1
+        assert page.is_visible("#rerun-note")
+        page.fill("#iterations", "2")
+        page.click("#start")
+        page.wait_for_selector(f"#gallery .card:nth-child(2)[data-job='{first}']")
+        second = page.get_attribute("#gallery .card:nth-child(1)", "data-job")
+        rerun = server.get(f"/api/jobs/{second}")
+        assert rerun["parent"] == first and rerun["options"]["iterations"] == "2"
+        assert rerun["styles"] == server.get(f"/api/jobs/{first}")["styles"]
         assert page.evaluate("window.pwned") is None
         assert errors == []
         assert all(url.startswith(server.url) or url.startswith("data:") for url in requests)
