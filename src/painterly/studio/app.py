@@ -246,12 +246,18 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
             headers={"Cache-Control": "no-store"},
         )
 
-    @app.get("/api/jobs/{job_id}/preview", summary="The latest preview (or result) image")
+    @app.get(
+        "/api/jobs/{job_id}/preview",
+        summary="The latest preview, else the result, else the last checkpoint",
+    )
     def preview(job_id: str) -> Response:
-        find(job_id)
+        job = find(job_id)
         live = studio.live.get(job_id)
         if live is not None and live.preview is not None:
             return Response(live.preview, media_type="image/jpeg")
+        checkpoint = studio.checkpoint_path(job.id)
+        if not studio.result_path(job.id).is_file() and checkpoint.is_file():
+            return FileResponse(checkpoint, media_type="image/png")
         return result(job_id, download=False)
 
     @app.get("/api/jobs/{job_id}/result", summary="Download the result (PNG)")

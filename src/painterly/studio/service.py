@@ -158,14 +158,10 @@ class Studio:
         return self.jobs_dir / job_id
 
     def result_path(self, job_id: str) -> Path:
-        folder = self.job_dir(job_id)
-        folder.mkdir(exist_ok=True)
-        return folder / "result.png"
+        return self.job_dir(job_id) / "result.png"
 
     def checkpoint_path(self, job_id: str) -> Path:
-        folder = self.job_dir(job_id)
-        folder.mkdir(exist_ok=True)
-        return folder / "checkpoint.png"
+        return self.job_dir(job_id) / "checkpoint.png"
 
     def input_path(self, ref: dict[str, str]) -> Path:
         """The file of ``{"upload": id}`` or ``{"example": name}``; KeyError if unknown."""

@@ -105,6 +105,7 @@ class Worker(threading.Thread):
         live = Live(iteration=job.checkpoint, total=job.total)
         studio.live[job.id] = live
         self.current = (job.id, live)
+        studio.job_dir(job.id).mkdir(exist_ok=True)
         try:
             finished = self._stylise(job, live)
         except Interrupted as stop:

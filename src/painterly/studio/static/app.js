@@ -203,13 +203,16 @@ function watch(job) {
   const source = new EventSource(job.urls.events);
   state.source = source;
   source.onmessage = (event) => {
+    $("job-error").textContent = "";
     const update = JSON.parse(event.data);
     if (update.preview) $("live-image").src = update.preview;
     show(update);
     if (FINISHED.includes(update.state)) { source.close(); refreshGallery(); }
   };
   source.addEventListener("deleted", () => source.close());
-  source.onerror = () => { if (source.readyState === EventSource.CLOSED) refreshGallery(); };
+  source.onerror = () => {
+    $("job-error").textContent = "Lost contact with the studio; reconnecting…";
+  };
 }
 
 function show(job) {
@@ -219,7 +222,8 @@ function show(job) {
   $("progress").value = Math.min(job.iteration, total);
   $("current-caption").textContent = `job ${job.id.slice(0, 8)} · ${job.options.method || state.schema.methods[0]}`;
   let status = `${job.state}: iteration ${job.iteration} of ${job.total}`;
-  if (job.state === "running") status += ` · elapsed ${seconds(job.elapsed)} · ETA ${seconds(job.eta)}`;
+  if (job.state === "running" && job.eta === null) status = `running: starting at iteration ${job.iteration} of ${job.total}…`;
+  else if (job.state === "running") status += ` · elapsed ${seconds(job.elapsed)} · ETA ${seconds(job.eta)}`;
   if (job.state === "queued") status = "queued: waiting for the jobs before it";
   $("status").textContent = status;
   $("losses").textContent = losses(job.losses);
@@ -248,7 +252,8 @@ async function refreshGallery() {
 }
 
 function card(job) {
-  const picture = job.urls.result ? `${job.urls.preview}?v=${job.iteration}` : job.urls.content;
+  const painted = job.urls.result || job.checkpoint > 0;
+  const picture = painted ? `${job.urls.preview}?v=${job.iteration}` : job.urls.content;
   const settings = el("dl");
   for (const [key, value] of Object.entries(job.options)) {
     settings.append(el("dt", { text: key.replaceAll("_", " ") }), el("dd", { text: placeholder(value) }));
