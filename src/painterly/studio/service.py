@@ -125,6 +125,9 @@ class Studio:
         self.checkpoint_every = checkpoint_every
         self.max_size = max_size
         self.live: dict[str, Live] = {}
+        # A cancel that arrives between a worker claiming a job and registering it waits here.
+        self.pending_cancel: dict[str, str] = {}
+        self.handoff = threading.Lock()
         self.wake = threading.Event()
         # Whatever was running when the last process died cannot still be running.
         self.store.interrupt_running()
@@ -217,7 +220,14 @@ class Studio:
         """Cancel a queued or running job; False if it has already finished."""
         if self.store.cancel_queued(job_id):
             return True
-        return any(worker.request_stop(job_id, "cancelled") for worker in self.workers)
+        with self.handoff:
+            if any(worker.request_stop(job_id, "cancelled") for worker in self.workers):
+                return True
+            job = self.store.get_job(job_id)
+            if job is not None and job.state == "running":
+                self.pending_cancel[job_id] = "cancelled"
+                return True
+        return False
 
     def restart(self, job_id: str) -> bool:
         """Queue an interrupted, failed or cancelled job again (resuming where it can)."""

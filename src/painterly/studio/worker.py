@@ -104,7 +104,9 @@ class Worker(threading.Thread):
         studio, store = self.studio, self.studio.store
         live = Live(iteration=job.checkpoint, total=job.total)
         studio.live[job.id] = live
-        self.current = (job.id, live)
+        with studio.handoff:
+            self.current = (job.id, live)
+            live.cancel = studio.pending_cancel.pop(job.id, None)
         studio.job_dir(job.id).mkdir(exist_ok=True)
         try:
             finished = self._stylise(job, live)
