@@ -1,6 +1,7 @@
 # Set-up and everyday commands. Every target is idempotent.
 #   make example   set up, fetch the weights (once) and stylise the bundled example
 #   make test      set up, fetch the weights (once) and run the tests and the linter
+#                  (the studio's browser test needs a system chromium: see .ci/run)
 #   make bench     the benchmark (hours on a 2-core CPU): table, docs/benchmarks.json, plot
 #   make bench-quick  the same at tiny settings (minutes), into out/benchmarks-quick/
 VENV ?= .venv
@@ -19,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,studio]'
 	touch $(STAMP)
 
 weights: setup

@@ -1,0 +1,341 @@
+"""The studio's web app: the REST API under ``/api``, an event stream of each job's progress,
+the page under ``/`` and the OpenAPI docs at ``/docs`` (served from local files).
+
+It only translates between HTTP and :class:`~painterly.studio.service.Studio`; user
+mistakes (a bad option, a bad image) become 4xx answers with one sentence in ``detail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field
+
+from painterly import __version__
+from painterly.errors import PainterlyError
+from painterly.options import METHODS, option_fields
+from painterly.presets import PRESETS
+from painterly.studio.service import SERVER_OPTIONS, STUDIO_CHOICES, Studio, examples
+from painterly.studio.store import FINISHED, Job
+from painterly.studio.uploads import UploadRejected
+
+STATIC = Path(__file__).resolve().parent / "static"
+EVENT_POLL_SECONDS = 0.2
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class InputRef(BaseModel):
+    """An image for a job: an upload's id or a bundled example's name."""
+
+    upload: str | None = None
+    example: str | None = None
+
+
+class JobRequest(BaseModel):
+    """A new job: content, one or more styles, and Options values (names as in the API)."""
+
+    content: InputRef
+    styles: list[InputRef] = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    parent: str | None = Field(None, description="the job this one re-runs with changes")
+
+
+def _ref(ref: InputRef) -> dict[str, str]:
+    return {k: v for k, v in ref.model_dump().items() if v is not None}
+
+
+def job_json(job: Job, studio: Studio) -> dict[str, Any]:
+    values = dataclasses.asdict(job)
+    values.pop("seq")
+    base = f"/api/jobs/{job.id}"
+    has_result = studio.result_path(job.id).is_file() if job.state != "running" else False
+    values["urls"] = {
+        "self": base,
+        "events": f"{base}/events",
+        "preview": f"{base}/preview",
+        "result": f"{base}/result" if has_result else None,
+        "content": _input_url(job.content),
+        "styles": [_input_url(style) for style in job.styles],
+    }
+    return values
+
+
+def _input_url(ref: dict[str, str]) -> str:
+    if "upload" in ref:
+        return f"/api/uploads/{ref['upload']}/image"
+    return f"/api/examples/{ref['example']}"
+
+
+def option_schema() -> list[dict[str, Any]]:
+    """Every Options field a client may set, with its help, default and choices."""
+    fields = []
+    for f in option_fields():
+        if f.name in SERVER_OPTIONS:
+            continue
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        fields.append(
+            {
+                "name": f.name,
+                "help": f.metadata["help"],
+                "default": default,
+                "choices": list(STUDIO_CHOICES.get(f.name, f.metadata.get("choices", ()))) or None,
+            }
+        )
+    return fields
+
+
+class BodyLimit:
+    """Refuse request bodies above ``max_bytes`` before they are read into memory or disk."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        too_large = JSONResponse(
+            {"detail": f"the request is larger than the limit of {self.max_bytes:,} bytes"}, 413
+        )
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, too_large.body.decode())
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
+    """The web app over ``studio``; its workers start and stop with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_workers:
+            studio.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(studio.close)
+
+    app = FastAPIOffline(
+        title="painterly studio",
+        version=__version__,
+        description="Neural style transfer jobs over the same Options as the painterly CLI.",
+        lifespan=lifespan,
+        static_url="/docs-static",
+    )
+    # Room for the multipart framing around an upload of the largest accepted size.
+    app.add_middleware(BodyLimit, max_bytes=studio.limits.max_bytes + 64 * 1024)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if not request.url.path.startswith("/docs"):  # Swagger UI needs its inline script
+            response.headers["Content-Security-Policy"] = CSP
+        return response
+
+    @app.exception_handler(PainterlyError)
+    async def user_error(_: Request, error: PainterlyError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.exception_handler(UploadRejected)
+    async def bad_upload(_: Request, error: UploadRejected) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=error.status)
+
+    def find(job_id: str) -> Job:
+        snapshot = studio.snapshot(job_id)
+        if snapshot is None:
+            raise HTTPException(404, "no such job")
+        return snapshot[0]
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/options", summary="What a job may set: options, methods, presets, examples")
+    def options() -> dict[str, Any]:
+        return {
+            "fields": option_schema(),
+            "methods": list(METHODS),
+            "presets": {name: dict(values) for name, values in PRESETS.items()},
+            "examples": list(examples()),
+            "limits": {
+                "max_upload_bytes": studio.limits.max_bytes,
+                "max_upload_pixels": studio.limits.max_pixels,
+                "max_size": studio.max_size,
+            },
+        }
+
+    @app.get("/api/examples/{name}", summary="A bundled example image")
+    def example(name: str) -> FileResponse:
+        path = examples().get(name)
+        if path is None:
+            raise HTTPException(404, "no such example")
+        return FileResponse(path)
+
+    @app.post("/api/uploads", status_code=201, summary="Upload an image (decoded and checked)")
+    async def upload(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
+        data = await file.read(studio.limits.max_bytes + 1)
+        stored = await asyncio.to_thread(studio.add_upload, data, file.filename or "")
+        return dataclasses.asdict(stored) | {"url": f"/api/uploads/{stored.id}/image"}
+
+    @app.get("/api/uploads/{upload_id}/image", summary="An uploaded image, as stored")
+    def upload_image(upload_id: str) -> FileResponse:
+        try:
+            path = studio.upload_path(upload_id)
+        except KeyError:
+            raise HTTPException(404, "no such upload") from None
+        if not path.is_file():
+            raise HTTPException(404, "no such upload")
+        return FileResponse(path, media_type="image/png")
+
+    @app.post("/api/jobs", status_code=201, summary="Queue a job")
+    def create_job(request: JobRequest) -> dict[str, Any]:
+        job = studio.submit(
+            _ref(request.content),
+            [_ref(style) for style in request.styles],
+            request.options,
+            request.parent,
+        )
+        return job_json(job, studio)
+
+    @app.get("/api/jobs", summary="Every job, newest first")
+    def list_jobs() -> list[dict[str, Any]]:
+        return [job_json(find(job.id), studio) for job in studio.store.list_jobs()]
+
+    @app.get("/api/jobs/{job_id}", summary="A job: state, progress, losses, ETA")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return job_json(find(job_id), studio)
+
+    @app.get(
+        "/api/jobs/{job_id}/events",
+        summary="Server-sent events: the job after each change, with a preview image",
+        response_class=StreamingResponse,
+    )
+    async def events(job_id: str) -> StreamingResponse:
+        find(job_id)
+        return StreamingResponse(
+            _event_stream(studio, job_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/preview",
+        summary="The latest preview, else the result, else the last checkpoint",
+    )
+    def preview(job_id: str) -> Response:
+        job = find(job_id)
+        live = studio.live.get(job_id)
+        if live is not None and live.preview is not None:
+            return Response(live.preview, media_type="image/jpeg")
+        checkpoint = studio.checkpoint_path(job.id)
+        if not studio.result_path(job.id).is_file() and checkpoint.is_file():
+            return FileResponse(checkpoint, media_type="image/png")
+        return result(job_id, download=False)
+
+    @app.get("/api/jobs/{job_id}/result", summary="Download the result (PNG)")
+    def result(job_id: str, download: bool = True) -> FileResponse:
+        job = find(job_id)
+        path = studio.result_path(job.id)
+        if job.state == "running" or not path.is_file():
+            raise HTTPException(404, "this job has no result yet")
+        name = f"painterly-{job.id[:8]}.png"
+        return FileResponse(
+            path,
+            media_type="image/png",
+            filename=name if download else None,
+            content_disposition_type="attachment" if download else "inline",
+        )
+
+    @app.post("/api/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
+    def cancel(job_id: str) -> dict[str, Any]:
+        find(job_id)
+        if not studio.cancel(job_id):
+            raise HTTPException(409, "this job has already finished")
+        return job_json(find(job_id), studio)
+
+    @app.post("/api/jobs/{job_id}/restart", summary="Queue an interrupted/failed/cancelled job")
+    def restart(job_id: str) -> dict[str, Any]:
+        find(job_id)
+        if not studio.restart(job_id):
+            raise HTTPException(
+                409, "only an interrupted, failed or cancelled job can be restarted"
+            )
+        return job_json(find(job_id), studio)
+
+    @app.delete("/api/jobs/{job_id}", status_code=204, summary="Delete a job and its files")
+    def delete(job_id: str) -> Response:
+        find(job_id)
+        if not studio.delete(job_id):
+            raise HTTPException(409, "this job is running; cancel it first")
+        return Response(status_code=204)
+
+    return app
+
+
+async def _event_stream(studio: Studio, job_id: str) -> AsyncIterator[bytes]:
+    """``data:`` lines with the job (as in GET /api/jobs/ID) whenever it changes, plus
+    ``preview`` (a JPEG data URL) when a new preview exists; ends once the job finishes."""
+    import base64
+
+    sent: tuple | None = None
+    preview_sent = -1
+    while True:
+        snapshot = studio.snapshot(job_id)
+        if snapshot is None:
+            yield b"event: deleted\ndata: {}\n\n"
+            return
+        job, live = snapshot
+        key = (job.state, job.iteration, job.checkpoint, live and live.preview_version)
+        if key != sent:
+            sent = key
+            message = job_json(job, studio)
+            if live is not None and live.preview and live.preview_version != preview_sent:
+                preview_sent = live.preview_version
+                encoded = base64.b64encode(live.preview).decode()
+                message["preview"] = f"data:image/jpeg;base64,{encoded}"
+            yield f"data: {json.dumps(message)}\n\n".encode()
+        if job.state in FINISHED:
+            return
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+
+
+def serve(
+    studio: Studio, host: str, port: int, log_level: str = "warning"
+) -> None:  # pragma: no cover - exercised by the server-process tests
+    import uvicorn
+
+    uvicorn.run(
+        create_app(studio),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=3,
+    )

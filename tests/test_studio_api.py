@@ -1,0 +1,296 @@
+"""The studio's REST API in process: a job's life, the queue, cancelling, deleting, and every
+kind of bad input it must refuse (bad images, too large, bad options, paths from clients)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import warnings
+
+import pytest
+from PIL import Image
+from studio_helpers import png_bytes, wait_for
+
+pytest.importorskip("fastapi")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note about which httpx it prefers
+    from fastapi.testclient import TestClient
+
+from painterly.studio.app import create_app  # noqa: E402
+from painterly.studio.service import Studio  # noqa: E402
+from painterly.studio.uploads import Limits  # noqa: E402
+
+TINY = {"size": 48, "iterations": 3}
+
+
+def _client(tmp_path, workers=True, **kwargs) -> TestClient:
+    studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2, **kwargs)
+    return TestClient(create_app(studio, start_workers=workers))
+
+
+@pytest.fixture()
+def client(tmp_path, one_thread):
+    with _client(tmp_path) as client:
+        yield client
+
+
+@pytest.fixture()
+def idle(tmp_path):
+    """A studio whose workers never start: jobs stay queued (for validation tests)."""
+    with _client(tmp_path, workers=False) as client:
+        yield client
+
+
+def _upload(client, name="tubingen.jpg", side=64, filename="photo.png"):
+    response = client.post(
+        "/api/uploads", files={"file": (filename, png_bytes(name, side), "image/png")}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _job(client, options=None, styles=None, content=None):
+    body = {
+        "content": content or {"upload": _upload(client)},
+        "styles": styles or [{"upload": _upload(client, "starry_night.jpg")}],
+        "options": TINY if options is None else options,
+    }
+    response = client.post("/api/jobs", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _wait_state(client, job_id, states, timeout=300):
+    return wait_for(
+        lambda: (job := client.get(f"/api/jobs/{job_id}").json())["state"] in states and job,
+        timeout,
+        f"job {job_id} to become {'/'.join(states)}",
+    )
+
+
+def _events(client, job_id):
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        return [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]
+
+
+def test_a_job_streams_progress_and_previews_then_its_result_downloads(client):
+    job = _job(client)
+    assert job["state"] == "queued" and job["total"] == 3
+    events = _events(client, job["id"])
+    assert events[-1]["state"] == "done"
+    iterations = [e["iteration"] for e in events if e["state"] == "running"]
+    assert iterations == sorted(iterations) and iterations[-1] >= 1
+    previews = [e["preview"] for e in events if "preview" in e]
+    assert previews and previews[0].startswith("data:image/jpeg;base64,")
+    Image.open(io.BytesIO(base64.b64decode(previews[0].split(",", 1)[1]))).load()
+    done = client.get(f"/api/jobs/{job['id']}").json()
+    assert done["iteration"] == 3 and set(done["losses"]) >= {"content", "style", "total"}
+    result = client.get(done["urls"]["result"])
+    assert result.status_code == 200 and "attachment" in result.headers["content-disposition"]
+    image = Image.open(io.BytesIO(result.content))
+    assert image.format == "PNG" and max(image.size) == 48
+
+
+def test_jobs_submitted_while_busy_are_queued_and_run_in_order(client):
+    content, style = _upload(client), _upload(client, "the_scream.jpg")
+    refs = {"content": {"upload": content}, "styles": [{"upload": style}]}
+    busy = {"size": 48, "iterations": 100000}
+    ids = [
+        client.post("/api/jobs", json={**refs, "options": options}).json()["id"]
+        for options in (busy, TINY, TINY)
+    ]
+    wait_for(
+        lambda: client.get(f"/api/jobs/{ids[0]}").json()["iteration"] >= 1,
+        300,
+        "the first job to run",
+    )
+    assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids[1:]] == ["queued"] * 2
+    client.post(f"/api/jobs/{ids[0]}/cancel")
+    finished = [_wait_state(client, i, ["done"]) for i in ids[1:]]
+    starts = [client.get(f"/api/jobs/{ids[0]}").json()["started"]]
+    starts += [job["started"] for job in finished]
+    assert starts == sorted(starts)
+    assert [j["id"] for j in client.get("/api/jobs").json()] == ids[::-1]  # newest first
+
+
+def test_cancel_stops_a_running_job_keeps_its_best_image_and_drops_a_queued_one(client):
+    running = _job(client, {"size": 48, "iterations": 100000})
+    queued = _job(client, TINY, content=running["content"], styles=running["styles"])
+    response = client.post(f"/api/jobs/{queued['id']}/cancel")
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    wait_for(
+        lambda: client.get(f"/api/jobs/{running['id']}").json()["iteration"] >= 1,
+        300,
+        "the long job to make progress",
+    )
+    assert client.post(f"/api/jobs/{running['id']}/cancel").status_code == 200
+    stopped = _wait_state(client, running["id"], ["cancelled"], timeout=60)
+    assert 1 <= stopped["iteration"] < 100000
+    Image.open(io.BytesIO(client.get(stopped["urls"]["result"]).content)).load()
+    assert client.post(f"/api/jobs/{running['id']}/cancel").status_code == 409
+    assert client.get(f"/api/jobs/{queued['id']}").json()["iteration"] == 0
+
+
+def test_delete_removes_the_job_and_its_files(client, tmp_path):
+    job = _job(client)
+    _wait_state(client, job["id"], ["done"])
+    folder = tmp_path / "data" / "jobs" / job["id"]
+    assert (folder / "result.png").is_file()
+    assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+    assert not folder.exists()
+    assert client.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert client.delete(f"/api/jobs/{job['id']}").status_code == 404
+
+
+def test_restart_queues_a_cancelled_job_again(idle):
+    job = _job(idle)
+    idle.post(f"/api/jobs/{job['id']}/cancel")
+    assert idle.post(f"/api/jobs/{job['id']}/restart").json()["state"] == "queued"
+    assert idle.post(f"/api/jobs/{job['id']}/restart").status_code == 409
+
+
+def test_jobs_can_use_bundled_examples_by_name(idle):
+    job = _job(idle, content={"example": "tubingen.jpg"}, styles=[{"example": "wave.jpg"}])
+    assert job["urls"]["content"] == "/api/examples/tubingen.jpg"
+    assert idle.get(job["urls"]["content"]).headers["content-type"] == "image/jpeg"
+    assert "gatys" in idle.get("/api/options").json()["methods"]
+
+
+def _refused(response, status, *words):
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for word in words:
+        assert word in detail, detail
+    return detail
+
+
+def _post_file(client, data, name="x.png"):
+    return client.post("/api/uploads", files={"file": (name, data, "image/png")})
+
+
+def test_an_upload_that_is_not_an_image_is_refused_whatever_its_name(idle):
+    _refused(_post_file(idle, b"<html>not an image</html>", "photo.png"), 422, "not an image")
+    _refused(_post_file(idle, b""), 422, "empty")
+
+
+def test_a_truncated_image_is_refused(idle):
+    data = png_bytes("tubingen.jpg", 96)
+    _refused(_post_file(idle, data[: len(data) // 2]), 422, "truncated or corrupt")
+
+
+def test_an_image_too_small_for_the_network_is_refused(idle):
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 40)).save(buffer, format="PNG")
+    _refused(_post_file(idle, buffer.getvalue()), 422, "at least 16")
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(idle):
+    buffer = io.BytesIO()
+    Image.new("1", (8000, 6000)).save(buffer, format="PNG")  # 48 MP in a few kB
+    assert len(buffer.getvalue()) < 100_000
+    _refused(_post_file(idle, buffer.getvalue()), 413, "more pixels than the limit")
+
+
+def test_an_upload_over_the_byte_limit_is_refused(tmp_path):
+    with _client(tmp_path, workers=False, limits=Limits(max_bytes=10_000)) as small:
+        detail = _refused(_post_file(small, png_bytes("tubingen.jpg", 128)), 413, "limit")
+        assert "0.0095" in detail or "10,000" in detail or "MB" in detail
+        big = b"\0" * 200_000
+        _refused(_post_file(small, big), 413, "larger than the limit")
+
+
+def test_uploads_are_stored_under_server_chosen_names(idle, tmp_path):
+    upload = idle.post(
+        "/api/uploads", files={"file": ("../../escape.png", png_bytes("wave.jpg", 64), "x/y")}
+    ).json()
+    stored = sorted(p.name for p in (tmp_path / "data" / "uploads").iterdir())
+    assert stored == [f"{upload['id']}.png"]
+    assert upload["name"] == "../../escape.png"  # shown back as text only
+    assert not list(tmp_path.rglob("escape.png"))
+    image = Image.open(io.BytesIO(idle.get(upload["url"]).content))
+    assert image.format == "PNG" and image.size == (upload["width"], upload["height"]) == (64, 48)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/uploads/..%2Fstudio.sqlite3/image",
+        "/api/uploads/..%2F..%2Fpyproject.toml/image",
+        "/api/examples/..%2Fpyproject.toml",
+        "/api/examples/SOURCES.md",
+        "/api/jobs/..%2Fstudio.sqlite3",
+        "/api/jobs/..%2F..%2Fetc%2Fpasswd/result",
+        "/static/..%2F..%2F..%2Fpyproject.toml",
+    ],
+)
+def test_no_endpoint_serves_a_path_from_the_client(idle, path):
+    response = idle.get(path)
+    assert response.status_code == 404
+    assert b"[project]" not in response.content and b"SQLite" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"sizee": 64}, ["unknown option 'sizee'"]),
+        ({"size": -3}, ["size must be"]),
+        ({"strength": 2}, ["strength must be between 0 and 1"]),
+        ({"method": "dreams"}, ["method must be one of", "gatys"]),
+        ({"preset": "nope"}, ["unknown preset"]),
+        ({"init": "/etc/passwd"}, ["init must be one of"]),
+        ({"weights": "/root/.cache/painterly/x.safetensors"}, ["weights must be one of"]),
+        ({"masks": ["/etc/hosts:/etc/hosts"]}, ["'masks' cannot be set"]),
+        ({"device": "cuda:3"}, ["'device' cannot be set"]),
+        ({"style_blend": "0.5,0.3,0.2"}, ["3 weights but 1 style image"]),
+        ({"size": 100000}, ["at most 2048 px"]),
+    ],
+)
+def test_invalid_options_are_refused_with_the_reason(idle, options, words):
+    _refused(
+        idle.post(
+            "/api/jobs",
+            json={
+                "content": {"example": "tubingen.jpg"},
+                "styles": [{"example": "wave.jpg"}],
+                "options": options,
+            },
+        ),
+        422,
+        *words,
+    )
+    assert idle.get("/api/jobs").json() == []
+
+
+@pytest.mark.parametrize(
+    ("content", "styles", "words"),
+    [
+        ({"example": "../pyproject.toml"}, [{"example": "wave.jpg"}], ["no bundled example"]),
+        ({"upload": "../../studio.sqlite3"}, [{"example": "wave.jpg"}], ["does not exist"]),
+        ({"upload": "0" * 32}, [{"example": "wave.jpg"}], ["does not exist"]),
+        ({"example": "wave.jpg"}, [{}], ['{"upload": ID} or {"example": NAME}']),
+    ],
+)
+def test_inputs_must_be_known_uploads_or_examples(idle, content, styles, words):
+    body = {"content": content, "styles": styles, "options": {}}
+    _refused(idle.post("/api/jobs", json=body), 422, *words)
+
+
+def test_a_malformed_job_request_is_a_422_not_a_crash(idle):
+    assert idle.post("/api/jobs", json={"content": "x"}).status_code == 422
+    assert idle.post("/api/jobs", content=b"{not json").status_code == 422
+    body = {"content": {"example": "wave.jpg"}, "styles": [], "options": {}}
+    assert idle.post("/api/jobs", json=body).status_code == 422
+
+
+def test_the_page_and_docs_need_nothing_from_the_internet(idle):
+    page = idle.get("/")
+    assert (
+        page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    )
+    docs = idle.get("/docs").text
+    assert "/docs-static/swagger-ui-bundle.js" in docs
+    for text in (page.text, docs, idle.get("/static/app.js").text):
+        assert "http://" not in text and "https://" not in text
+    assert idle.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    assert "/api/jobs" in idle.get("/openapi.json").json()["paths"]

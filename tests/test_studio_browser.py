@@ -1,0 +1,123 @@
+"""End to end: Debian's chromium, driven headless by Playwright, uses the studio's page to
+upload two images, start a tiny job, watch it progress and download the result.
+
+Playwright runs the system browser (never a downloaded one); .ci/run installs it. Outside
+CI the test is skipped where chromium or playwright is missing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pytest
+from PIL import Image
+from studio_helpers import Server, png_bytes
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _need(condition: bool, why: str) -> None:
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}; .ci/run should have installed it")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    _need(sync_playwright is not None, "the playwright package is not installed")
+    _need(CHROMIUM is not None, "no system chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
+def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, tmp_path):
+    content, style = tmp_path / "photo.png", tmp_path / "painting.png"
+    content.write_bytes(png_bytes("tubingen.jpg", 64))
+    style.write_bytes(png_bytes("starry_night.jpg", 64))
+    server = Server(tmp_path / "data")
+    page = browser.new_page(accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    # Every text the status line shows, recorded as it changes (an init script is not
+    # subject to the page's Content-Security-Policy, which rightly forbids eval).
+    page.add_init_script(
+        """
+        window.__statuses = [];
+        document.addEventListener("DOMContentLoaded", () => {
+          const status = document.getElementById("status");
+          new MutationObserver(() => window.__statuses.push(
+            [status.textContent, document.getElementById("progress").value]
+          )).observe(status, {childList: true, characterData: true, subtree: true});
+        });
+        """
+    )
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#method option[value=gatys]", state="attached")
+
+        page.set_input_files("#content-file", str(content))
+        page.wait_for_selector("#content-chosen .chip")
+        # A file name with markup is shown as text, never run or parsed as HTML.
+        hostile = '<img src=x onerror="window.pwned=1">.png'
+        page.set_input_files(
+            "#style-files",
+            [{"name": hostile, "mimeType": "image/png", "buffer": style.read_bytes()}],
+        )
+        page.wait_for_selector("#styles-chosen .chip")
+        assert page.inner_text("#styles-chosen .chip span") == hostile
+        assert page.locator("#styles-chosen img[src='x']").count() == 0
+
+        page.fill("#size", "48")
+        page.fill("#iterations", "20")
+        page.click("#start")
+        page.wait_for_selector("#download", state="visible", timeout=300_000)
+        assert page.inner_text("#status").startswith("done: iteration 20 of 20")
+        statuses = page.evaluate("window.__statuses")
+        running = [value for text, value in statuses if text.startswith("running: iteration")]
+        assert any(0 < value < 20 for value in running), statuses  # the bar moved on its way
+        assert any("ETA" in text for text, _ in statuses)
+        assert page.is_hidden("#cancel") and page.is_hidden("#restart")
+        assert page.get_attribute("#live-image", "src")
+
+        with page.expect_download() as download_info:
+            page.click("#download")
+        saved = tmp_path / "download.png"
+        download_info.value.save_as(saved)
+        image = Image.open(io.BytesIO(saved.read_bytes()))
+        image.load()
+        assert image.format == "PNG" and max(image.size) == 48
+
+        page.wait_for_selector("#gallery .card .state.done")
+        first = page.get_attribute("#gallery .card", "data-job")
+
+        # "Run again with changes": the form comes back filled in; change one setting.
+        page.click("#gallery .card >> text=Run again with changes")
+        assert page.input_value("#size") == "48" and page.input_value("#iterations") == "20"
+        assert page.locator("#styles-chosen .chip").count() == 1
+        assert page.is_visible("#rerun-note")
+        page.fill("#iterations", "2")
+        page.click("#start")
+        page.wait_for_selector(f"#gallery .card:nth-child(2)[data-job='{first}']")
+        second = page.get_attribute("#gallery .card:nth-child(1)", "data-job")
+        rerun = server.get(f"/api/jobs/{second}")
+        assert rerun["parent"] == first and rerun["options"]["iterations"] == "2"
+        assert rerun["styles"] == server.get(f"/api/jobs/{first}")["styles"]
+        assert page.evaluate("window.pwned") is None
+        assert errors == []
+        assert all(url.startswith(server.url) or url.startswith("data:") for url in requests)
+    finally:
+        page.close()
+        server.stop()
