@@ -410,10 +410,17 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     return command(argv)
 
 
+def cmd_leak(argv: Sequence[str]) -> int:
+    from painterly.leak import command
+
+    return command(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "weights": cmd_weights,
     "reproduce": cmd_reproduce,
     "sweep": cmd_sweep,
+    "leak": cmd_leak,
 }
 
 
