@@ -275,3 +275,48 @@ def test_feed_forward_output_is_stable_for_the_same_input(one_thread, content_im
     first = painterly.run(content_image, style_image, Options(method="adain", size=64)).image
     again = painterly.run(content_image, style_image, Options(method="adain", size=64)).image
     assert np.array_equal(np.asarray(first), np.asarray(again))
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_cli_method_adain_writes_the_image(capsys, tmp_path, image_files, one_thread):
+    from painterly.cli import main
+
+    out = tmp_path / "out.png"
+    code = main([*map(str, image_files), "-o", str(out), "--method", "adain", "--size", "64"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.strip() == str(out)
+    assert "adain: one pass in" in captured.err
+    with Image.open(out) as image:
+        assert image.size == (64, 48)
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--method", "adain", "--mask", "{mask}:{style}"], "--mask regions need --method gatys"),
+        (["--method", "wct", "--scales", "64:10"], "--scales belongs to the optimisation"),
+        (["--method", "fast"], "method must be one of gatys, adain, wct"),
+        (["--method", "adain", "--strength", "2"], "strength must be between 0 and 1"),
+        (["--init", "adain", "--mask", "{mask}:{style}"], "use another --init with --mask"),
+    ],
+)
+def test_cli_refuses_what_a_feed_forward_method_cannot_do(
+    capsys, tmp_path, image_files, flags, words
+):
+    from painterly.cli import main
+
+    content, style = image_files
+    mask = tmp_path / "mask.png"
+    Image.new("L", (96, 72), 255).save(mask)
+    flags = [f.format(mask=mask, style=style) for f in flags]
+    out = tmp_path / "out.png"
+    code = main(
+        [str(content), *([] if "--mask" in flags else [str(style)]), "-o", str(out), *flags]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and words in err, err
+    assert not out.exists()
