@@ -1,14 +1,16 @@
 """``painterly leak``: how much of the photograph survives repeated stylisation.
 
-Content leak (An et al. 2021, "ArtFlow", §1 and the continuous-transfer experiment): a
-stylisation method whose output still carries its input's content lets that content
-*leak* through when the output is stylised again, so after a few rounds only a ghost of the
-photograph should remain if the method were free of it, or the photograph stays plainly
-visible (leak) if it is not. Here each round's output becomes the next round's content,
-the styles taken in turn, and after every round the output is compared with the
-original photograph by :mod:`painterly.similarity` (SSIM of luminance, Sobel edge
-agreement). The round trip stylises once, then stylises that result with the original
-photograph as the style, and compares with the photograph.
+Content leak (An et al. 2021, "ArtFlow: Unbiased Image Style Transfer via Reversible
+Neural Flows", CVPR 2021): when a stylised image is stylised again, and again, the
+photograph's structure should stay put (only the painting's look should be re-applied),
+but a method whose encoder-transform-decoder is biased loses a little content in every
+pass, and the loss accumulates until the photograph has *leaked* away. Here each round's
+output becomes the next round's content, the styles taken in turn, and after every round
+the output is compared with the original photograph by :mod:`painterly.similarity` (SSIM of
+luminance, Sobel edge agreement): a leak-free method keeps the round-1 figures flat, a leaky
+one falls towards what the style image itself scores against the photograph. The round trip
+stylises once, then stylises that result with the original photograph as the style, and
+compares with the photograph: a reversible method would give it back.
 
 Outputs, in the folder given with ``-o``: ``METHOD-leak.json`` (every figure),
 ``METHOD-leak-curve.png`` (the curves; needs matplotlib) and ``METHOD-leak-sheet.jpg``
