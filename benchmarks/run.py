@@ -146,8 +146,11 @@ def _scales_text(stages: tuple[tuple[int, int], ...]) -> str:
     return ",".join(f"{size}:{n}" for size, n in stages)
 
 
-def run_quality(size: int, reference_evals: int) -> dict[str, object]:
-    """The reference run, then each candidate until it reaches 1.05·L* (or its budget)."""
+def run_quality(
+    size: int, reference_evals: int, names: list[str] | None = None
+) -> dict[str, object]:
+    """The reference run, then each candidate (those ``names``, default all) until it
+    reaches 1.05·L* (or its budget)."""
     _log(f"quality: reference run, {reference_evals} evaluations at {size} px")
     measured = quality.run_painterly(
         CONTENT, STYLE, quality.reference_options(size, reference_evals)
@@ -167,6 +170,8 @@ def run_quality(size: int, reference_evals: int) -> dict[str, object]:
     )
     candidates = []
     for candidate in quality.CANDIDATES:
+        if names is not None and candidate.name not in names:
+            continue
         stages = candidate.scales(size, reference_evals)
         _log(f"quality: {candidate.name} ({_scales_text(stages)})")
         options = {**candidate.options, "scales": stages}
@@ -209,6 +214,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-size", type=int, help="long side of the memory run (2048)")
     parser.add_argument("--memory-evals", type=int, help="evaluations of the memory run (3)")
     parser.add_argument("--peer-iterations", type=int, help="override peers' default iterations")
+    parser.add_argument(
+        "--candidates",
+        type=lambda text: [n.strip() for n in text.split(";") if n.strip()],
+        help="semicolon-separated names of the quality candidates to run (default: all)",
+    )
     parser.add_argument("--feedforward-sizes", help="comma-separated sizes (256,512,1024)")
     parser.add_argument("--feedforward-repeats", type=int, help="timed calls per size (5)")
     parser.add_argument(
@@ -227,6 +237,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, name, tuple(int(s) for s in getattr(args, name).split(",")))
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     args.peers = [s.strip() for s in args.peers.split(",") if s.strip()]
+    names = [c.name for c in quality.CANDIDATES]
+    unknown = sorted(set(args.candidates or ()) - set(names))
+    if unknown:
+        parser.error(f"unknown candidate {unknown[0]!r}; choose from {'; '.join(names)}")
     for name, allowed, given in (("section", SECTIONS, args.only), ("peer", PEERS, args.peers)):
         unknown = sorted(set(given) - set(allowed))
         if unknown:
@@ -261,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if "efficiency" in args.only:
             results["efficiency"] = run_efficiency(args.efficiency_sizes)
         if "quality" in args.only:
-            results["quality"] = run_quality(args.size, args.reference_evals)
+            results["quality"] = run_quality(args.size, args.reference_evals, args.candidates)
         if "peers" in args.only:
             results["peers"] = []
             for name in args.peers:
