@@ -4,7 +4,9 @@ Each side runs in its own child process (painterly with this interpreter, the pe
 environment, :mod:`benchmarks.peers.envs`), loads its models once, then stylises Tübingen
 with The Starry Night at each long side: one untimed warm-up, then the best (and median) of
 ``repeats`` calls of the whole API call a user makes with the models loaded (resizing, the
-network, colour finishing). Model loading is timed from the cache, after the imports.
+network, colour finishing), with the CPU time (all threads) of the least CPU-hungry call
+beside it, which a busy machine disturbs less than wall time. Model loading is timed from
+the cache, after the imports.
 
 The bound: AdaIN's work is counted like :mod:`benchmarks.flops` counts an evaluation (3×3
 convolutions, 2·C_in·C_out·9·H·W each): the encoder to relu4_1 for the content and for the
@@ -13,7 +15,7 @@ it is the least time any implementation of the same network can take on this mac
 
 Run as a script, this file is the painterly child: ``python benchmarks/feedforward.py
 CONTENT STYLE --sizes 256,512,1024 --repeats 5`` prints ``LOAD <s>``, ``IMPORT <s>`` and
-``SIZE <method> <size> <best s> <median s>`` lines.
+``SIZE <method> <size> <best s> <median s> <CPU s>`` lines.
 """
 
 from __future__ import annotations
@@ -58,22 +60,21 @@ def adain_flops(content_wh: tuple[int, int], style_wh: tuple[int, int]) -> int:
 
 
 def _parse(lines: list[str]) -> dict:
+    """``LOAD s``, ``IMPORT s`` and ``SIZE [method] size best median cpu`` lines (no method:
+    the peer) into ``{"load_s", "import_s", "sizes": {size: {method: {...}}}}``."""
     out: dict = {"sizes": {}}
     for line in lines:
         parts = line.split()
         if parts[:1] in (["LOAD"], ["IMPORT"]):
             out[parts[0].lower() + "_s"] = float(parts[1])
-        elif parts[:1] == ["SIZE"] and len(parts) == 5:
-            _, method, size, best, median = parts
+        elif parts[:1] == ["SIZE"] and len(parts) in (5, 6):
+            method, (size, best, median, cpu) = (
+                (parts[1], parts[2:]) if len(parts) == 6 else (PEER, parts[1:])
+            )
             out["sizes"].setdefault(size, {})[method] = {
                 "best_s": float(best),
                 "median_s": float(median),
-            }
-        elif parts[:1] == ["SIZE"] and len(parts) == 4:
-            _, size, best, median = parts
-            out["sizes"].setdefault(size, {})[PEER] = {
-                "best_s": float(best),
-                "median_s": float(median),
+                "cpu_s": float(cpu),
             }
     return out
 
@@ -137,13 +138,15 @@ def table_lines(record: dict) -> list[str]:
         f"### Feed-forward (best of {record['repeats']}, models loaded; fp32 conv peak "
         f"{record['peak_gflop_per_s']:.1f} GFLOP/s)",
         "",
-        "| size | image | AdaIN GFLOP | bound (GFLOP ÷ peak) | painterly adain | painterly wct "
-        f"| {PEER} | adain ÷ {PEER} |",
+        "| size | image | AdaIN GFLOP | bound (GFLOP ÷ peak) | painterly adain (CPU) "
+        f"| painterly wct (CPU) | {PEER} (CPU) | adain ÷ {PEER} |",
         "|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(row: dict, key: str) -> str:
-        return f"{row[key]['best_s']:.2f} s" if key in row else "—"
+        if key not in row:
+            return "—"
+        return f"{row[key]['best_s']:.2f} s ({row[key]['cpu_s']:.2f} s)"
 
     for row in record["rows"]:
         ratio = row.get("adain_over_peer")
@@ -192,12 +195,16 @@ def _worker() -> None:
         for method in METHODS:
             options = Options(method=method, size=size, device="cpu")
             painterly.run(content, style, options)
-            times = []
+            times, cpu = [], []
             for _ in range(args.repeats):
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 painterly.run(content, style, options)
                 times.append(time.perf_counter() - started)
-            print(f"SIZE {method} {size} {min(times)!r} {statistics.median(times)!r}", flush=True)
+                cpu.append(time.process_time() - used)
+            print(
+                f"SIZE {method} {size} {min(times)!r} {statistics.median(times)!r} {min(cpu)!r}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

