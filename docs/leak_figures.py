@@ -3,10 +3,10 @@
     PYTHONPATH=src python docs/leak_figures.py [--only adain,wct,gatys] [--out out/leak]
 
 Each run is its own ``painterly leak`` process (its wall time is the user's); their outputs
-go to ``--out``. Then the curves of the three methods at 128 px (:data:`CURVES`) are drawn
-into ``docs/images/content-leak-curves.png``, the sheets of :data:`SHEETS` copied to
+go to ``--out``. Then the curves of one run per method (:data:`CURVES`) are drawn into
+``docs/images/content-leak-curves.png``, the sheets of :data:`SHEETS` copied to
 ``docs/images/content-leak-NAME.jpg`` (each ≤ 300 KB already) and the table of
-docs/content-leak.md printed as Markdown.
+docs/content-leak.md printed as Markdown. ``--only ""`` redraws from finished runs.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ RUNS: dict[str, list[str]] = {
     "adain-512": ["--method", "adain", "--size", "512"],
     "wct-512": ["--method", "wct", "--size", "512"],
 }
-CURVES = ("gatys", "adain-128", "wct-128")
-"""The runs drawn together: all three methods at the same size."""
+CURVES = ("gatys", "adain", "wct")
+"""The runs drawn together, one per method (those that have been run)."""
 SHEETS = ("gatys", "adain", "wct")
 ROUNDS = 20
 TABLE_ROUNDS = (1, 5, 10, 20)
@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(RUNS), help="comma-separated runs")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "leak")
     args = parser.parse_args()
-    for name in [n for n in args.only.split(",") if n]:
+    for name in [n for n in args.only.split(",") if n]:  # --only "": just the figures
         started = time.perf_counter()
         print(" ".join(command(name, args.out)), file=sys.stderr, flush=True)
         subprocess.run(command(name, args.out), check=True)

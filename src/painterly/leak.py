@@ -155,6 +155,7 @@ def plot_curves(reports: Sequence[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
     for key, axis, label in (
@@ -170,7 +171,8 @@ def plot_curves(reports: Sequence[dict], path: Path) -> None:
                 axis.axhline(trip[key], color=line.get_color(), linestyle=":", linewidth=1)
         axis.set_xlabel("round")
         axis.set_ylabel(label)
-        axis.set_ylim(0, 1)
+        axis.set_ylim(-0.1, 1)  # edge agreement is a correlation and can go below 0
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
     axes[0].legend(title="method (dotted: round trip)", fontsize=8, title_fontsize=8)
     fig.suptitle("Content kept after repeated stylisation (1 = the photograph)", fontsize=10)
