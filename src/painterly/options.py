@@ -21,11 +21,13 @@ from painterly.losses import CONVENTIONS
 from painterly.models.vgg import canonical_layer
 from painterly.presets import PAPER_STYLE_LAYERS, PRESETS
 
-METHODS = ("gatys",)
+METHODS = ("gatys", "adain", "wct")
+FEED_FORWARD = ("adain", "wct")
+"""Methods that stylise in one network pass (:mod:`painterly.methods.feedforward`)."""
 SIZE_SIDES = ("long", "short", "width", "height")
 POOLINGS = ("avg", "max")
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("noise", "content", "style")
+INITS = ("noise", "content", "style", "adain")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -188,7 +190,12 @@ class Options:
     ``style_layers`` holds the w_l, ``ratio`` is α/β.
     """
 
-    method: str = _opt("gatys", "how to stylise", choices=METHODS)
+    method: str = _opt(
+        "gatys",
+        "how to stylise: gatys (optimise the pixels, minutes on a CPU), adain or wct (one pass "
+        "of a pretrained network, seconds; they ignore the optimisation's options)",
+        choices=METHODS,
+    )
     size: int = _opt(512, "size of the output in pixels, along --size-side")
     size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
     scales: tuple[tuple[int, int], ...] | str = _opt(
@@ -226,7 +233,9 @@ class Options:
         None,
         "how much of the photograph's structure to paint over, from 0 (none) to 1 (all: a "
         "texture), the same for every image pair: short pilot runs find the α/β that gives "
-        "it (0.3: about the paper's look); replaces --style-weight and --ratio",
+        "it (0.3: about the paper's look); replaces --style-weight and --ratio. For adain and "
+        "wct: α of the content-style trade-off, from content features (0) to the full "
+        "transfer (1, their default)",
         metavar="0..1",
     )
     content_layers: dict[str, float] = _opt(
@@ -260,8 +269,8 @@ class Options:
     learning_rate: float = _opt(0.02, "Adam step size, in units of the [0, 1] pixel range")
     init: str = _opt(
         "noise",
-        "start image: noise (paper), content, style, or an image file",
-        metavar="noise|content|style|FILE",
+        "start image: noise (paper), content, style, adain (the AdaIN result), or an image file",
+        metavar="noise|content|style|adain|FILE",
     )
     seed: int = _opt(0, "random seed; the same seed gives the same image on the same machine")
     device: str = _opt(
@@ -326,6 +335,32 @@ class Options:
         set_(self, "device", device)
         set_(self, "precision", _choice(self.precision, "precision", PRECISIONS))
         set_(self, "weights", str(self.weights))
+        self._check_method()
+
+    def _check_method(self) -> None:
+        """Refuse what a feed-forward method, or ``--init adain``, cannot honour."""
+        if self.init == "adain" and self.masks:
+            raise PainterlyError(
+                "--init adain starts from one AdaIN pass over the whole image, which knows "
+                "nothing of --mask regions; use another --init with --mask"
+            )
+        if self.method not in FEED_FORWARD:
+            return
+        if self.masks:
+            raise PainterlyError(
+                f"--method {self.method} paints the whole image with the blended styles; "
+                "--mask regions need --method gatys"
+            )
+        if self.scales:
+            raise PainterlyError(
+                f"--method {self.method} makes the image in one pass at --size; --scales "
+                "belongs to the optimisation (--method gatys)"
+            )
+        if self.weights != "vgg19-normalized":
+            raise PainterlyError(
+                f"--method {self.method} decodes the features of vgg19-normalized, the network "
+                "its decoder was trained with; leave --weights at its default"
+            )
 
     @property
     def ratio(self) -> float:

@@ -24,6 +24,7 @@ from painterly.errors import PainterlyError
 from painterly.images import check_output_path, save_image, to_image
 from painterly.methods.gatys import (
     Objective,
+    adain_start,
     calibrate_strength,
     deepest_layer,
     initial_image,
@@ -122,7 +123,8 @@ def sweep(
         if cell_opts.strength is not None:
             cell_opts = calibrate_strength(encoder, inputs, cell_opts, device)
         objective = Objective(encoder, targets, cell_opts)
-        start = initial_image(cell_opts, targets.content_image, targets.first_style)
+        adain = adain_start(inputs, cell_opts, size, device, torch.float32)
+        start = initial_image(cell_opts, targets.content_image, targets.first_style, adain)
         outcome = optimize_stage(objective, start, cell_opts, iterations, None, inputs.finish)
         images[cell.label] = inputs.finish(to_image(objective.compose(outcome.image)))
         if on_cell:
@@ -246,6 +248,11 @@ def command(argv: Sequence[str]) -> int:
     content_path, style_paths = image_paths(args)
     inputs = [content_path, *style_paths]
     options = Options.build(**args)
+    if options.method != "gatys":
+        raise PainterlyError(
+            "painterly sweep explores the optimisation's α/β and style layers; it runs "
+            "--method gatys only"
+        )
     for cell in cells:  # every cell's options are checked before the first run
         cell_options(options, cell, size, iterations)
     out = check_output_path(out, overwrite)

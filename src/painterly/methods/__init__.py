@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from painterly.methods import gatys
+from painterly.methods import adain, gatys, wct
 from painterly.methods.base import Result
 
-RUNNERS: dict[str, Callable[..., Result]] = {"gatys": gatys.run}
+RUNNERS: dict[str, Callable[..., Result]] = {
+    "gatys": gatys.run,
+    "adain": adain.run,
+    "wct": wct.run,
+}
 
 __all__ = ["RUNNERS", "Result"]

@@ -138,15 +138,26 @@ def single_objective(
 
 
 def initial_image(
-    options: Options, content: torch.Tensor, style_image: Image.Image
+    options: Options,
+    content: torch.Tensor,
+    style_image: Image.Image,
+    adain: Callable[[], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """White noise (the paper), the content, the style stretched to the output, or a file.
+    """White noise (the paper), the content, the style stretched to the output, the AdaIN
+    result (``adain()``, see :func:`adain_start`), or a file.
 
     The noise is uniform in mid-grey ± NOISE_AMPLITUDE / 2: full-range noise leaves
     speckles that L-BFGS takes hundreds of evaluations to remove (the losses barely see
     single-pixel detail), while low-amplitude white noise starts as unbiased and ends clean.
     """
     _, _, h, w = content.shape
+    if options.init == "adain":
+        if adain is None:
+            raise ValueError("init adain needs the adain callable")
+        start = adain()
+        if start.shape[-2:] != (h, w):
+            start = F.interpolate(start, size=(h, w), mode="bicubic", align_corners=False)
+        return start.clamp(0.0, 1.0).to(content.device)
     if options.init == "noise":
         generator = torch.Generator().manual_seed(options.seed)
         noise = torch.rand(content.shape, generator=generator)
@@ -155,6 +166,22 @@ def initial_image(
         return content.clone()
     source = style_image if options.init == "style" else load_image(options.init, "init image")
     return to_tensor(source.resize((w, h), Image.Resampling.LANCZOS)).to(content.device)
+
+
+def adain_start(
+    inputs: Inputs, options: Options, size: int, device: torch.device, dtype: torch.dtype
+) -> Callable[[], torch.Tensor]:
+    """``--init adain``: a maker of the AdaIN result (Huang & Belongie 2017, full strength)
+    of ``inputs`` at ``size``, run only if the init asks for it."""
+
+    def make() -> torch.Tensor:
+        from painterly.methods.adain import adaptive_instance_norm
+        from painterly.methods.feedforward import transfer_inputs
+
+        at_size = dataclasses.replace(options, size=size, scales=())
+        return transfer_inputs(inputs, at_size, adaptive_instance_norm, device, dtype, 1.0)
+
+    return make
 
 
 def stage_sizes(
@@ -244,7 +271,8 @@ def run(
         )
         objective = Objective(encoder, targets, options, dtype)
         if image is None:
-            start = initial_image(options, targets.content_image, targets.first_style)
+            adain = adain_start(inputs, options, options.stages[0][0], device, dtype)
+            start = initial_image(options, targets.content_image, targets.first_style, adain)
         else:
             start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
         outcome = optimize_stage(
@@ -329,7 +357,8 @@ def calibrate_strength(
             options, size=size, scales=(), iterations=iterations, style_weight=alpha / ratio
         )
         objective = Objective(encoder, targets, pilot, dtype)
-        start = initial_image(pilot, targets.content_image, targets.first_style)
+        adain = adain_start(inputs, pilot, size, device, dtype)
+        start = initial_image(pilot, targets.content_image, targets.first_style, adain)
         try:
             outcome = optimize_stage(objective, start, pilot, iterations, None, lambda x: x)
         except Interrupted:

@@ -7,8 +7,9 @@ from functools import lru_cache
 import torch
 
 from painterly.errors import PainterlyError
+from painterly.models.decoder import AdaINDecoder
 from painterly.models.vgg import CONV_NAMES, LAYER_NAMES, VGG19, canonical_layer
-from painterly.models.weights import available_layers, load_vgg_weights
+from painterly.models.weights import available_layers, load_decoder_weights, load_vgg_weights
 
 
 @lru_cache(maxsize=4)
@@ -29,4 +30,21 @@ def load_encoder(
     return VGG19(state, last_layer, pooling, padding).to(device)
 
 
-__all__ = ["LAYER_NAMES", "VGG19", "canonical_layer", "load_encoder", "load_vgg_weights"]
+@lru_cache(maxsize=2)
+def load_decoder(weights: str, device: torch.device) -> AdaINDecoder:
+    """The frozen AdaIN decoder, kept for the next run on the same device."""
+    try:
+        return AdaINDecoder(load_decoder_weights(weights)).to(device)
+    except ValueError as error:  # a user's own file with the wrong layout
+        raise PainterlyError(f"the decoder weights {weights!r} do not fit: {error}") from None
+
+
+__all__ = [
+    "LAYER_NAMES",
+    "VGG19",
+    "AdaINDecoder",
+    "canonical_layer",
+    "load_decoder",
+    "load_encoder",
+    "load_vgg_weights",
+]

@@ -1,0 +1,171 @@
+"""What the feed-forward methods share: one encoder pass, a feature transform, one decoder pass.
+
+Huang & Belongie (2017), "Arbitrary Style Transfer in Real-time with Adaptive Instance
+Normalization", §6: T(c, s) = g(t) with t a transform of f(c) and f(s), the relu4_1
+features of the normalised VGG-19 ``f`` (max pooling, reflection padding, as the decoder
+``g`` was trained with), followed by the content–style trade-off of §7,
+
+    T(c, s, α) = g((1 − α) f(c) + α t),
+
+which ``--strength`` sets (α = 1 by default, the paper's full transfer), and the style
+interpolation of §7 for several styles, t = Σ_k w_k t_k with the ``--style-blend`` weights.
+Li et al. (2017) decode their whitening and colouring transform the same way, so
+:mod:`painterly.methods.wct` differs from :mod:`painterly.methods.adain` only in ``t``.
+
+Options that steer an optimisation (iterations, optimiser, α, β, layers, loss convention,
+total variation, pooling, init, seed) do not apply and are ignored; ``--mask``, ``--scales``
+and other ``--weights`` are refused when the Options are built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from painterly.images import to_image, to_tensor
+from painterly.methods.base import Result, working_sizes
+from painterly.methods.inputs import Inputs, prepare_inputs
+from painterly.models import AdaINDecoder, load_decoder, load_encoder
+from painterly.models.decoder import STRIDE
+from painterly.models.vgg import VGG19
+from painterly.optimize import Progress
+from painterly.options import Options
+from painterly.runtime import autocast, check_fits, configure, resolve_precision, select_device
+
+LAYER = "conv4_1"
+"""relu4_1, the features the decoder inverts."""
+ENCODER_WEIGHTS = "vgg19-normalized"
+DECODER_WEIGHTS = "adain-decoder"
+DEFAULT_STRENGTH = 1.0
+"""α when ``--strength`` is not given: the full transfer, as in the AdaIN paper's results."""
+
+Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(content features, style features) → transferred features, each 1×C×H×W."""
+
+
+def networks(device: torch.device) -> tuple[VGG19, AdaINDecoder]:
+    """The encoder cut at relu4_1 and the decoder, cached for the next run."""
+    encoder = load_encoder(ENCODER_WEIGHTS, "max", "reflect", LAYER, device)
+    return encoder, load_decoder(DECODER_WEIGHTS, device)
+
+
+def pad_to_stride(image: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
+    """``image`` reflected at its right and bottom edges up to multiples of ``stride``."""
+    h, w = image.shape[-2:]
+    pad_h, pad_w = -h % stride, -w % stride
+    if not pad_h and not pad_w:
+        return image
+    return F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
+
+
+def blend_strength(content: torch.Tensor, transferred: torch.Tensor, alpha: float) -> torch.Tensor:
+    """(1 − α) f(c) + α t, the AdaIN paper's content–style trade-off (§7)."""
+    if alpha == 1.0:
+        return transferred
+    return torch.lerp(content, transferred, alpha)
+
+
+def transfer(
+    encoder: VGG19,
+    decoder: AdaINDecoder,
+    content: torch.Tensor,
+    styles: Sequence[tuple[torch.Tensor, float]],
+    transform: Transform,
+    alpha: float,
+) -> torch.Tensor:
+    """Stylise ``content`` (1×3×H×W in [0, 1], any H, W ≥ 8) with weighted ``styles``.
+
+    The content is reflect-padded to multiples of 8 for the decoder and the result cropped
+    back, so the output has the content's size. Returns 1×3×H×W clamped to [0, 1].
+    """
+    h, w = content.shape[-2:]
+    with torch.inference_mode():
+        content_features = encoder(pad_to_stride(content), [LAYER])[LAYER]
+        mixed = None
+        for style, weight in styles:
+            style_features = encoder(style, [LAYER])[LAYER]
+            part = transform(content_features, style_features).to(content_features.dtype)
+            mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
+        assert mixed is not None, "at least one style"
+        decoded = decoder(blend_strength(content_features, mixed, alpha))
+        return decoded[..., :h, :w].float().clamp_(0.0, 1.0)
+
+
+def transfer_inputs(
+    inputs: Inputs,
+    options: Options,
+    transform: Transform,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    alpha: float | None = None,
+) -> torch.Tensor:
+    """:func:`transfer` of prepared ``inputs`` at ``options.size`` (before ``finish``).
+
+    Each style is brought to the output's scale × ``style_scale``, as for the optimisation.
+    """
+    content_wh, style_whs = sizes(inputs, options)
+    largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
+    # The optimisation's estimate with no L-BFGS history: generous for a pass without
+    # gradients, which frees each activation once the next layer is computed.
+    check_fits(content_wh, largest_style, LAYER, 0, device, options.size)
+    encoder, decoder = networks(device)
+    content = to_tensor(inputs.content.resize(content_wh, Image.Resampling.LANCZOS)).to(device)
+    region = inputs.regions[0]
+    styles = [
+        (to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(device), weight)
+        for (style, weight), wh in zip(region.styles, style_whs, strict=True)
+    ]
+    strength = options.strength if alpha is None else alpha
+    with autocast(device, dtype):
+        return transfer(
+            encoder,
+            decoder,
+            content,
+            styles,
+            transform,
+            DEFAULT_STRENGTH if strength is None else strength,
+        )
+
+
+def sizes(inputs: Inputs, options: Options) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(width, height) of the output at ``options.size`` and of each style image."""
+    pairs = [working_sizes(inputs.content, style, options, STRIDE) for style in inputs.styles]
+    return pairs[0][0], [style_wh for _, style_wh in pairs]
+
+
+def run_transform(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    options: Options,
+    transform: Transform,
+    callback: Callable[[Progress], None] | None = None,
+) -> Result:
+    """The entry point of a feed-forward method: prepare, transfer, finish.
+
+    ``callback`` gets one :class:`Progress` for the single pass, so front ends show
+    feed-forward runs like optimisation runs.
+    """
+    started = time.perf_counter()
+    inputs = prepare_inputs(content, styles, options)
+    device = select_device(options.device)
+    configure(device)
+    dtype = resolve_precision(options.precision, device)
+    image = transfer_inputs(inputs, options, transform, device, dtype)
+    seconds = time.perf_counter() - started
+    if callback is not None:
+        callback(
+            Progress(
+                iteration=1,
+                total=1,
+                losses={},
+                elapsed=seconds,
+                render=lambda: inputs.finish(to_image(image)),
+            )
+        )
+    return Result(
+        image=inputs.finish(to_image(image)), options=options, iterations=1, seconds=seconds
+    )
