@@ -60,6 +60,8 @@ class Server:
             [sys.executable, "-m", "painterly", "serve", "--port", str(self.port),
              "--data-dir", str(data_dir), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
+            # SIGINT stops it cleanly even when CI runs as a background job that ignores it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         wait_for(self._ready, 120, "the studio to answer")
 

@@ -234,6 +234,9 @@ def test_ctrl_c_saves_the_best_image_next_to_the_output(tmp_path, image_files):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job (as CI may be) ignores SIGINT and its children inherit
+        # that; give the child a terminal's default so that Python turns it into Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # The first progress line comes after the first evaluation: interrupt then.
     first = proc.stderr.readline()
