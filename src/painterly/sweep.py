@@ -29,9 +29,8 @@ from painterly.methods.gatys import (
     deepest_layer,
     initial_image,
     optimize_stage,
-    stage_sizes,
 )
-from painterly.methods.inputs import prepare_inputs
+from painterly.methods.inputs import prepare_inputs, stage_sizes
 from painterly.methods.targets import compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, layer_stride

@@ -27,8 +27,8 @@ from PIL import Image
 from torch.nn import functional as F
 
 from painterly.images import to_image, to_tensor
-from painterly.methods.base import Result, working_sizes
-from painterly.methods.inputs import Inputs, prepare_inputs
+from painterly.methods.base import Result
+from painterly.methods.inputs import Inputs, prepare_inputs, stage_sizes
 from painterly.models import AdaINDecoder, load_decoder, load_encoder
 from painterly.models.decoder import STRIDE
 from painterly.models.vgg import VGG19
@@ -107,7 +107,7 @@ def transfer_inputs(
 
     Each style is brought to the output's scale × ``style_scale``, as for the optimisation.
     """
-    content_wh, style_whs = sizes(inputs, options)
+    content_wh, style_whs = stage_sizes(inputs, options, STRIDE)
     largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
     # The optimisation's estimate with no L-BFGS history: generous for a pass without
     # gradients, which frees each activation once the next layer is computed.
@@ -129,12 +129,6 @@ def transfer_inputs(
             transform,
             DEFAULT_STRENGTH if strength is None else strength,
         )
-
-
-def sizes(inputs: Inputs, options: Options) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """(width, height) of the output at ``options.size`` and of each style image."""
-    pairs = [working_sizes(inputs.content, style, options, STRIDE) for style in inputs.styles]
-    return pairs[0][0], [style_wh for _, style_wh in pairs]
 
 
 def run_transform(

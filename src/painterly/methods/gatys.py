@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from painterly import losses
 from painterly.errors import Interrupted, Note
 from painterly.images import load_image, to_image, to_tensor
-from painterly.methods.base import Result, working_sizes
-from painterly.methods.inputs import Inputs, prepare_inputs
+from painterly.methods.base import Result
+from painterly.methods.inputs import Inputs, prepare_inputs, stage_sizes
 from painterly.methods.targets import Targets, compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
@@ -182,14 +182,6 @@ def adain_start(
         return transfer_inputs(inputs, at_size, adaptive_instance_norm, device, dtype, 1.0)
 
     return make
-
-
-def stage_sizes(
-    inputs: Inputs, options: Options, min_side: int
-) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """(width, height) of the output at ``options.size`` and of each style image."""
-    sizes = [working_sizes(inputs.content, style, options, min_side) for style in inputs.styles]
-    return sizes[0][0], [style_wh for _, style_wh in sizes]
 
 
 def optimize_stage(

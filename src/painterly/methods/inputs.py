@@ -17,6 +17,7 @@ from painterly.colour import prepare_colour
 from painterly.errors import PainterlyError
 from painterly.images import load_image
 from painterly.masks import load_masks
+from painterly.methods.base import working_sizes
 from painterly.options import Options
 
 
@@ -90,3 +91,11 @@ def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options:
     else:
         regions = (Region(tuple(zip(styles, weights, strict=True))),)
     return Inputs(content, regions, finish)
+
+
+def stage_sizes(
+    inputs: Inputs, options: Options, min_side: int
+) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(width, height) of the output at ``options.size`` and of each style image."""
+    sizes = [working_sizes(inputs.content, style, options, min_side) for style in inputs.styles]
+    return sizes[0][0], [style_wh for _, style_wh in sizes]
