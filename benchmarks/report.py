@@ -101,6 +101,8 @@ def _quality_lines(quality: dict, size: int) -> list[str]:
         f"{ref['evaluations']} evaluations; target ≤ 1.05·L*)",
         "",
     ]
+    if quality.get("reference_reused"):
+        lines += ["The reference was measured in an earlier run (`--reuse-reference`).", ""]
     rows = []
     for run in [ref, *quality["candidates"]]:
         evals = run.get("evaluations_to_quality")

@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -146,11 +148,8 @@ def _scales_text(stages: tuple[tuple[int, int], ...]) -> str:
     return ",".join(f"{size}:{n}" for size, n in stages)
 
 
-def run_quality(
-    size: int, reference_evals: int, names: list[str] | None = None
-) -> dict[str, object]:
-    """The reference run, then each candidate (those ``names``, default all) until it
-    reaches 1.05·L* (or its budget)."""
+def _measure_reference(size: int, reference_evals: int) -> dict[str, object]:
+    """Run the reference and add its best loss L*, the target and its own crossing."""
     _log(f"quality: reference run, {reference_evals} evaluations at {size} px")
     measured = quality.run_painterly(
         CONTENT, STYLE, quality.reference_options(size, reference_evals)
@@ -159,26 +158,75 @@ def run_quality(
         "gatys2016 single scale (reference)", f"{size}:{reference_evals}", measured, None
     )
     if reference["status"] != "ok" or not measured.trace:
-        return {"reference": reference, "candidates": []}
+        return reference
     best = min(loss for _, loss in measured.trace)
     target = quality.TOLERANCE * best
-    reference.update(
-        best_loss=best,
-        target=target,
-        time_to_quality_s=quality.time_to_target(measured.trace, target),
-        evaluations_to_quality=quality.evaluations_to_target(measured.trace, target),
+    return {
+        **reference,
+        "best_loss": best,
+        "target": target,
+        "time_to_quality_s": quality.time_to_target(measured.trace, target),
+        "evaluations_to_quality": quality.evaluations_to_target(measured.trace, target),
+    }
+
+
+def run_quality(
+    size: int,
+    reference_evals: int,
+    names: list[str] | None = None,
+    reference: dict[str, object] | None = None,
+    save: Callable[[dict[str, object]], None] = lambda section: None,
+) -> dict[str, object]:
+    """The reference run (or ``reference``, one measured before), then each candidate
+    (those ``names`` in that order, default all) until it reaches 1.05·L* (or its budget).
+
+    ``save`` gets the section as it stands after each run, so a run stopped part-way
+    keeps what it measured.
+    """
+    section: dict[str, object] = {"candidates": []}
+    if reference is None:
+        reference = _measure_reference(size, reference_evals)
+    else:
+        _log(f"quality: reusing the reference measured before (L* = {reference['best_loss']:.4g})")
+        section["reference_reused"] = True
+    section["reference"] = reference
+    save(section)
+    if reference["status"] != "ok" or "target" not in reference:
+        return section
+    target = float(reference["target"])  # type: ignore[arg-type]
+    chosen = (
+        list(quality.CANDIDATES)
+        if names is None
+        else [c for name in names for c in quality.CANDIDATES if c.name == name]
     )
-    candidates = []
-    for candidate in quality.CANDIDATES:
-        if names is not None and candidate.name not in names:
-            continue
+    for candidate in chosen:
         stages = candidate.scales(size, reference_evals)
         _log(f"quality: {candidate.name} ({_scales_text(stages)})")
         options = {**candidate.options, "scales": stages}
         run = quality.run_painterly(CONTENT, STYLE, options, stop_below=target)
         record = _painterly_record(candidate.name, _scales_text(stages), run, target)
-        candidates.append({**record, "options": candidate.options})
-    return {"reference": reference, "candidates": candidates}
+        section["candidates"].append({**record, "options": candidate.options})  # type: ignore[union-attr]
+        save(section)
+    return section
+
+
+def earlier_reference(path: Path, size: int, reference_evals: int) -> dict[str, object]:
+    """The reference record of an earlier run's JSON (final or partial), if it was
+    measured at the same size with the same budget; otherwise a :class:`PainterlyError`."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        settings, reference = earlier["settings"], earlier["quality"]["reference"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PainterlyError(f"{path} holds no reference run to reuse ({error})") from None
+    if (settings.get("size"), settings.get("reference_evaluations")) != (size, reference_evals):
+        raise PainterlyError(
+            f"{path}'s reference was measured at {settings.get('size')} px with "
+            f"{settings.get('reference_evaluations')} evaluations, not {size} px with "
+            f"{reference_evals}"
+        )
+    if reference.get("status") != "ok" or "target" not in reference:
+        raise PainterlyError(f"{path}'s reference run did not finish")
+    return reference
 
 
 def run_memory(size: int, evaluations: int) -> dict[str, object]:
@@ -218,6 +266,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--candidates",
         type=lambda text: [n.strip() for n in text.split(";") if n.strip()],
         help="semicolon-separated names of the quality candidates to run (default: all)",
+    )
+    parser.add_argument(
+        "--reuse-reference",
+        type=Path,
+        help="take the quality reference from this earlier benchmarks.json (or its .partial.json)",
     )
     parser.add_argument("--feedforward-sizes", help="comma-separated sizes (256,512,1024)")
     parser.add_argument("--feedforward-repeats", type=int, help="timed calls per size (5)")
@@ -272,13 +325,34 @@ def main(argv: list[str] | None = None) -> int:
             "style": STYLE.name,
         },
     }
+    out_dir: Path = args.out_dir
+    json_path = out_dir / "benchmarks.json"
+    partial_path = out_dir / "benchmarks.partial.json"
+
+    def save(section: str, value: object) -> None:
+        # What is measured so far, after every run: an interrupted benchmark keeps it.
+        results[section] = value
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(results, partial_path)
+
     try:
+        reference = (
+            earlier_reference(args.reuse_reference, args.size, args.reference_evals)
+            if args.reuse_reference and "quality" in args.only
+            else None
+        )
         if "efficiency" in args.only:
-            results["efficiency"] = run_efficiency(args.efficiency_sizes)
+            save("efficiency", run_efficiency(args.efficiency_sizes))
         if "quality" in args.only:
-            results["quality"] = run_quality(args.size, args.reference_evals, args.candidates)
+            run_quality(
+                args.size,
+                args.reference_evals,
+                args.candidates,
+                reference,
+                save=lambda value: save("quality", value),
+            )
         if "peers" in args.only:
-            results["peers"] = []
+            peers: list[dict] = []
             for name in args.peers:
                 _log(f"peers: {name} at {args.size} px")
                 record = run_peer(
@@ -286,22 +360,24 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if record.get("trace"):
                     record["trace"] = report.thin(record["trace"])
-                results["peers"].append(record)
+                peers.append(record)
+                save("peers", peers)
         if "memory" in args.only:
-            results["memory"] = run_memory(args.memory_size, args.memory_evals)
+            save("memory", run_memory(args.memory_size, args.memory_evals))
         if "feedforward" in args.only:
             _log(f"feedforward: sizes {args.feedforward_sizes}")
-            results["feedforward"] = feedforward.run_feedforward(
-                CONTENT, STYLE, args.feedforward_sizes, args.feedforward_repeats
+            save(
+                "feedforward",
+                feedforward.run_feedforward(
+                    CONTENT, STYLE, args.feedforward_sizes, args.feedforward_repeats
+                ),
             )
     except PainterlyError as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2
     results["summary"] = report.summary(results)
     print(report.table(results))
-    out_dir: Path = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "benchmarks.json"
     png_path = out_dir / (
         "images/benchmarks.png" if out_dir == FULL["out_dir"] else "benchmarks.png"
     )
@@ -317,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         results["plot"] = "not drawn: matplotlib is not installed (pip install 'painterly[bench]')"
         _log(results["plot"])
     write_json(results, json_path)
+    partial_path.unlink(missing_ok=True)
     _log(f"wrote {json_path} and {results['plot']}")
     return 0
 

