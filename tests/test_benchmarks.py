@@ -13,7 +13,11 @@ from benchmarks import quality
 from benchmarks.flops import conv_flops, evaluation_flops
 from benchmarks.measure import Measured
 from benchmarks.peers.envs import torchvision_state_dict
-from benchmarks.peers.runners import parse_loss_line, parse_neural_style_line
+from benchmarks.peers.runners import (
+    estimated_run_seconds,
+    parse_loss_line,
+    parse_neural_style_line,
+)
 from benchmarks.quality import (
     CANDIDATES,
     Candidate,
@@ -205,3 +209,30 @@ def test_quality_runs_the_named_candidates_in_the_order_given_and_saves_after_ea
     assert [c["name"] for c in section["candidates"]] == names
     assert section["candidates"][0]["time_to_quality_s"] == 0.5
     assert saved == [0, 1, 2] and section["reference_reused"] is True
+
+
+def test_a_short_peer_run_extends_its_evaluation_cost_to_the_default_run():
+    # Start-up 10 s, then 2 s per evaluation, 12 evaluations for 10 iterations.
+    trace = [(10.0 + 2.0 * i, 1.0) for i in range(12)]
+    # 1000 iterations make 1200 evaluations: 10 s + 1199 · 2 s.
+    assert estimated_run_seconds(trace, 10, 1000) == pytest.approx(2408.0)
+    assert estimated_run_seconds(trace, 10, 10) == pytest.approx(trace[-1][0])
+
+
+def test_summary_uses_a_peers_estimated_default_run_and_says_so():
+    results = {
+        "settings": {"size": 512},
+        "quality": {"reference": {"name": "single", "time_to_quality_s": 100.0}, "candidates": []},
+        "peers": [
+            {"name": "short", "status": "ok", "seconds": 50.0, "default_run_s": 3000.0,
+             "default_run_estimated": True},
+            {"name": "full", "status": "ok", "seconds": 2000.0},
+        ],
+    }  # fmt: skip
+    s = summary(results)
+    assert s["fastest_peer"] == "full"
+    assert s["speedup_vs_fastest_peer_default_run"] == pytest.approx(20.0)
+    results["peers"][1]["seconds"] = 4000.0
+    s = summary(results)
+    assert s["fastest_peer"] == "short" and s["fastest_peer_default_run_estimated"] is True
+    assert s["speedup_vs_fastest_peer_default_run"] == pytest.approx(30.0)

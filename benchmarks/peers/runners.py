@@ -36,6 +36,23 @@ def parse_neural_style_line(line: str) -> float | None:
     return float(text.removeprefix("Total loss:")) if text.startswith("Total loss:") else None
 
 
+def estimated_run_seconds(
+    trace: list[tuple[float, float]], iterations: int, wanted_iterations: int
+) -> float:
+    """How long a run of ``wanted_iterations`` would take, from a shorter run's trace.
+
+    The time to the first loss (start-up, weights, targets) is kept; the later evaluations'
+    mean cost is extended to as many evaluations as ``wanted_iterations`` would make at the
+    measured evaluations per iteration (a line search can make more than one).
+    """
+    first = trace[0][0]
+    if len(trace) < 2:
+        return first * wanted_iterations / iterations
+    per_evaluation = (trace[-1][0] - first) / (len(trace) - 1)
+    evaluations = len(trace) * wanted_iterations / iterations
+    return first + per_evaluation * (evaluations - 1)
+
+
 @dataclass(frozen=True)
 class Peer:
     """One peer: how to run it and what its default run is."""
@@ -147,6 +164,12 @@ def run_peer(
         "evaluations": len(measured.trace),
         "final_loss": measured.trace[-1][1],
         "best_loss": best,
+        # A run cut short (--peer-iterations) still gives the target ratio its default run's
+        # wall time, estimated from the evaluations it made, and says so.
+        "default_run_s": measured.seconds
+        if iterations == peer.default_iterations
+        else estimated_run_seconds(measured.trace, iterations, peer.default_iterations),
+        "default_run_estimated": iterations != peer.default_iterations,
         "time_to_quality_s": time_to_target(measured.trace, target),
         "evaluations_to_quality": evaluations_to_target(measured.trace, target),
         "trace": measured.trace,
