@@ -200,6 +200,8 @@ def run_quality(
         else [c for name in names for c in quality.CANDIDATES if c.name == name]
     )
     for candidate in chosen:
+        if candidate.name == quality.SINGLE_SCALE and not section.get("reference_reused"):
+            continue
         stages = candidate.scales(size, reference_evals)
         _log(f"quality: {candidate.name} ({_scales_text(stages)})")
         options = {**candidate.options, "scales": stages}

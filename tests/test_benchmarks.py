@@ -236,3 +236,19 @@ def test_summary_uses_a_peers_estimated_default_run_and_says_so():
     s = summary(results)
     assert s["fastest_peer"] == "short" and s["fastest_peer_default_run_estimated"] is True
     assert s["speedup_vs_fastest_peer_default_run"] == pytest.approx(30.0)
+
+
+def test_single_scale_runs_as_a_candidate_only_when_the_reference_was_measured_before(
+    monkeypatch,
+):
+    def fake_run(content, style, options, stop_below=None):
+        return Measured(returncode=0, seconds=1.0, peak_rss_bytes=1, trace=[(0.5, 2.0)])
+
+    monkeypatch.setattr(quality, "run_painterly", fake_run)
+    measured_now = run_quality(512, 1000)
+    assert measured_now["reference"]["target"] == pytest.approx(2.1)
+    names = [c["name"] for c in measured_now["candidates"]]
+    assert quality.SINGLE_SCALE not in names and len(names) == len(CANDIDATES) - 1
+    reference = {"name": "ref", "status": "ok", "best_loss": 2.0, "target": 2.1}
+    reused = run_quality(512, 1000, reference=reference)
+    assert [c["name"] for c in reused["candidates"]][0] == quality.SINGLE_SCALE
