@@ -1,13 +1,16 @@
-"""Precision and device settings: bf16 convolutions give the fp32 loss within 2 %."""
+"""Precision, device and memory settings: bf16 convolutions give the fp32 loss within 2 %; the
+memory check counts what each optimiser keeps."""
 
 import pytest
 import torch
 
 from painterly import Options
+from painterly.errors import PainterlyError
 from painterly.images import to_tensor
 from painterly.methods.gatys import single_objective
 from painterly.models import load_encoder
-from painterly.runtime import autocast, resolve_precision
+from painterly.optimize import history_pairs
+from painterly.runtime import autocast, check_fits, optimization_bytes, resolve_precision
 
 
 def test_explicit_precisions_resolve_to_their_dtype():
@@ -54,3 +57,17 @@ def test_precision_option_is_validated():
     assert Options(precision="BF16").precision == "bf16"
     with pytest.raises(PainterlyError, match="precision must be one of"):
         Options(precision="fp8")
+
+
+def test_the_memory_check_counts_lbfgs_history_but_only_adams_two_moments(monkeypatch):
+    import painterly.runtime as runtime
+
+    lbfgs = optimization_bytes(768, 1024, "conv5_1", history_pairs("lbfgs"))
+    adam = optimization_bytes(768, 1024, "conv5_1", history_pairs("adam"))
+    # 20 pairs against one: 38 image-sized fp32 vectors apart.
+    assert lbfgs - adam == 4 * 38 * 3 * 768 * 1024
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: (lbfgs + adam) // 2)
+    cpu = torch.device("cpu")
+    check_fits((1024, 768), (16, 16), "conv5_1", history_pairs("adam"), cpu, 1024)
+    with pytest.raises(PainterlyError, match="largest size that fits"):
+        check_fits((1024, 768), (16, 16), "conv5_1", history_pairs("lbfgs"), cpu, 1024)

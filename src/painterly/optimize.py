@@ -18,6 +18,13 @@ from painterly.errors import Interrupted
 # keeps large images affordable; longer histories gave no visible gain in our runs.
 LBFGS_HISTORY = 20
 
+
+def history_pairs(optimizer: str) -> int:
+    """Pairs of image-sized vectors ``optimizer`` keeps between steps, for the memory
+    estimate: L-BFGS its history; Adam its two moment estimates, the size of one pair."""
+    return LBFGS_HISTORY if optimizer == "lbfgs" else 1
+
+
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 

@@ -34,7 +34,7 @@ from painterly.methods.inputs import prepare_inputs, stage_sizes
 from painterly.methods.targets import compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, layer_stride
-from painterly.optimize import LBFGS_HISTORY
+from painterly.optimize import history_pairs
 from painterly.options import Options, parse_layers
 from painterly.runtime import check_fits, select_device
 from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
@@ -108,7 +108,7 @@ def sweep(
     first = next(iter(plans.values()))
     content_wh, style_whs = stage_sizes(inputs, first, layer_stride(last))
     largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
-    check_fits(content_wh, largest_style, last, LBFGS_HISTORY, device, size)
+    check_fits(content_wh, largest_style, last, history_pairs(options.optimizer), device, size)
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
     targets = compute_targets(

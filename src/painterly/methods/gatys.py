@@ -21,7 +21,7 @@ from painterly.methods.inputs import Inputs, prepare_inputs, stage_sizes
 from painterly.methods.targets import Targets, compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
-from painterly.optimize import LBFGS_HISTORY, Outcome, Progress, optimize
+from painterly.optimize import Outcome, Progress, history_pairs, optimize
 from painterly.options import Options
 from painterly.runtime import autocast, check_fits, configure, resolve_precision, select_device
 from painterly.strength import (
@@ -242,7 +242,14 @@ def run(
     biggest = max(range(len(plans)), key=lambda i: plans[i][0][0] * plans[i][0][1])
     output_wh, style_whs = plans[biggest]
     largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
-    check_fits(output_wh, largest_style, last, LBFGS_HISTORY, device, options.stages[biggest][0])
+    check_fits(
+        output_wh,
+        largest_style,
+        last,
+        history_pairs(options.optimizer),
+        device,
+        options.stages[biggest][0],
+    )
 
     torch.manual_seed(options.seed)
     encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
