@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks.report import default_run_seconds
+
 GIB = 1024**3
 
 
@@ -68,8 +70,9 @@ def _walls(ax, results: dict) -> None:
             colours.append("tab:blue")
     for peer in results.get("peers", []):
         if peer.get("status") == "ok":
-            labels.append(f"{peer['name']}\ndefault run")
-            values.append(peer["seconds"])
+            estimated = " (estimated)" if peer.get("default_run_estimated") else ""
+            labels.append(f"{peer['name']}\ndefault run{estimated}")
+            values.append(default_run_seconds(peer))
             notes.append(peer.get("peak_rss_bytes"))
             colours.append("tab:orange")
     if not values:

@@ -189,6 +189,13 @@ def run_quality(
     else:
         _log(f"quality: reusing the reference measured before (L* = {reference['best_loss']:.4g})")
         section["reference_reused"] = True
+        # Its seconds are another run's, on a machine that may have been busier or quieter:
+        # they are kept for the record but do not compete with this run's.
+        reference = {
+            **reference,
+            "time_to_quality_s": None,
+            "earlier_time_to_quality_s": reference.get("time_to_quality_s"),
+        }
     section["reference"] = reference
     save(section)
     if reference["status"] != "ok" or "target" not in reference:

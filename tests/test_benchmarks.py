@@ -209,6 +209,8 @@ def test_quality_runs_the_named_candidates_in_the_order_given_and_saves_after_ea
     assert [c["name"] for c in section["candidates"]] == names
     assert section["candidates"][0]["time_to_quality_s"] == 0.5
     assert saved == [0, 1, 2] and section["reference_reused"] is True
+    # The earlier run's seconds are not this run's: they never win the comparison.
+    assert section["reference"]["time_to_quality_s"] is None
 
 
 def test_a_short_peer_run_extends_its_evaluation_cost_to_the_default_run():
