@@ -152,7 +152,7 @@ def _peer_lines(peers: list[dict]) -> list[str]:
 
 
 def _summary_lines(s: dict, size: int) -> list[str]:
-    lines = ["### Targets (ratios from this run)", ""]
+    lines = ["### Targets (ratios from the figures above)", ""]
     if "painterly_time_to_quality_s" in s:
         verdict = (
             ("met" if s["meets_time_target"] else "NOT met")
@@ -187,6 +187,14 @@ def table(results: dict) -> str:
         f"## painterly benchmark ({results['mode']} mode, {results['machine']['cpu']}, "
         f"{results['machine']['cores']} cores, torch {results['machine']['torch']})"
     ]
+    if results.get("sources"):
+        parts.append(
+            "Combined from separate runs on this machine: "
+            + "; ".join(
+                f"{', '.join(s['sections'])} from {s['file']} ({s['date']})"
+                for s in results["sources"]
+            )
+        )
     if "efficiency" in results:
         parts.append("\n".join(_efficiency_lines(results["efficiency"])))
     if "quality" in results:

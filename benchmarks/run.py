@@ -335,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     out_dir: Path = args.out_dir
-    json_path = out_dir / "benchmarks.json"
     partial_path = out_dir / "benchmarks.partial.json"
 
     def save(section: str, value: object) -> None:
@@ -384,9 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     except PainterlyError as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2
+    publish(results, out_dir)
+    partial_path.unlink(missing_ok=True)
+    return 0
+
+
+def publish(results: dict, out_dir: Path) -> None:
+    """Add the summary, print the tables, and write ``benchmarks.json`` and the plot (the
+    plot into docs/images/ when ``out_dir`` is docs/)."""
     results["summary"] = report.summary(results)
     print(report.table(results))
     out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "benchmarks.json"
     png_path = out_dir / (
         "images/benchmarks.png" if out_dir == FULL["out_dir"] else "benchmarks.png"
     )
@@ -402,9 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         results["plot"] = "not drawn: matplotlib is not installed (pip install 'painterly[bench]')"
         _log(results["plot"])
     write_json(results, json_path)
-    partial_path.unlink(missing_ok=True)
     _log(f"wrote {json_path} and {results['plot']}")
-    return 0
 
 
 if __name__ == "__main__":

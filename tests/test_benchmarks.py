@@ -10,6 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks import quality
+from benchmarks.combine import combine
 from benchmarks.flops import conv_flops, evaluation_flops
 from benchmarks.measure import Measured
 from benchmarks.peers.envs import torchvision_state_dict
@@ -254,3 +255,23 @@ def test_single_scale_runs_as_a_candidate_only_when_the_reference_was_measured_b
     reference = {"name": "ref", "status": "ok", "best_loss": 2.0, "target": 2.1}
     reused = run_quality(512, 1000, reference=reference)
     assert [c["name"] for c in reused["candidates"]][0] == quality.SINGLE_SCALE
+
+
+def _record(date, size=512, **sections):
+    machine = {"cpu": "test cpu", "cores": 2}
+    settings = {"size": size, "reference_evaluations": 1000, "preset": "gatys2016"}
+    return {"mode": "full", "date": date, "machine": machine, "settings": settings, **sections}
+
+
+def test_combine_takes_each_section_from_the_one_file_that_has_it():
+    quality_run = _record("2026-01-02", quality={"reference": {}, "candidates": []})
+    peers_run = _record("2026-01-03", peers=[{"name": "p"}], memory={"size": 2048})
+    combined = combine([("a.json", quality_run), ("b.json", peers_run)])
+    assert combined["quality"] is quality_run["quality"]
+    assert combined["peers"] is peers_run["peers"] and combined["memory"]["size"] == 2048
+    assert [s["sections"] for s in combined["sources"]] == [["quality"], ["peers", "memory"]]
+    assert combined["date"] == "2026-01-03"
+    with pytest.raises(PainterlyError, match="quality section is in more than one file"):
+        combine([("a.json", quality_run), ("c.json", quality_run)])
+    with pytest.raises(PainterlyError, match="size = 256"):
+        combine([("a.json", quality_run), ("d.json", _record("x", size=256, peers=[]))])
