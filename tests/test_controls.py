@@ -63,6 +63,24 @@ def test_blended_targets_are_the_weighted_sum_of_each_styles_grams(content_image
         torch.testing.assert_close(mixed[layer], 0.7 * a[layer] + 0.3 * b[layer])
 
 
+def test_targets_keep_only_the_content_layers_features_and_grams_scaled_to_the_output(
+    content_image, style_image
+):
+    # Keeping the style layers' content features too cost 1.5 GB at 2048 px for nothing.
+    encoder = load_encoder("vgg19-normalized", "avg", "zeros", "conv4_2", CPU)
+    inputs = prepare_inputs(content_image, [style_image], Options.build())
+    targets = compute_targets(
+        encoder, inputs, (64, 48), [(32, 24)], ["conv4_2"], ["conv1_1", "conv4_1"], CPU
+    )
+    assert set(targets.content) == {"conv4_2"}
+    # A style at half the output's side has a quarter of its positions: its Grams count ×4.
+    style = to_tensor(style_image.resize((32, 24), Image.Resampling.LANCZOS))
+    with torch.inference_mode():
+        f = encoder(style, ["conv1_1"])["conv1_1"]
+    expected = torch.einsum("bnhw,bmhw->bnm", f, f) * 4
+    torch.testing.assert_close(targets.styles[0].grams["conv1_1"], expected)
+
+
 def test_a_blend_of_one_and_zero_paints_exactly_like_the_first_style_alone(
     content_image, style_image
 ):

@@ -76,36 +76,40 @@ def compute_targets(
     """
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     content = to_tensor(inputs.content.resize(content_size, Image.Resampling.LANCZOS)).to(device)
+    with torch.inference_mode(), autocast(device, dtype):
+        features = encoder(content, layers)
+    # Only the content layers' features are kept for the run; of the style layers the
+    # output's shapes are all that is needed. (Keeping conv1_1 at the output's size would
+    # cost as much memory as a layer of backpropagation: 0.8 GB at 2048 × 1536.)
+    shapes = {name: tuple(features[name].shape[2:]) for name in style_layers}
+    targets = {name: features[name].clone() for name in content_layers}
+    del features
     sized = iter(style_sizes)
     styles_at = [
         [(style.resize(next(sized), Image.Resampling.LANCZOS), w) for style, w in region.styles]
         for region in inputs.regions
     ]
-    with torch.inference_mode(), autocast(device, dtype):
-        content_features = encoder(content, layers)
-        style_features = [
-            [(encoder(to_tensor(img).to(device), list(style_layers)), w) for img, w in region]
-            for region in styles_at
-        ]
-    targets = {name: content_features[name].clone() for name in layers}
     masks = [
         None if region.mask is None else _mask_tensor(region.mask, content_size, device)
         for region in inputs.regions
     ]
     styles = []
-    for region, mask in zip(style_features, masks, strict=True):
-        grams = {}
-        for name in style_layers:
-            g = targets[name]
-            m_out = g.shape[2] * g.shape[3]
-            grams[name] = sum(
-                losses.gram_matrix(f[name]) * (w * m_out / (f[name].shape[2] * f[name].shape[3]))
-                for f, w in region
-            )
+    for region, mask in zip(styles_at, masks, strict=True):
+        grams: dict[str, torch.Tensor] = {}
+        # One style image's features at a time: each is reduced to its Grams before the next.
+        for image, weight in region:
+            with torch.inference_mode(), autocast(device, dtype):
+                f = encoder(to_tensor(image).to(device), list(style_layers))
+            for name in style_layers:
+                height, width = shapes[name]
+                scale = weight * height * width / (f[name].shape[2] * f[name].shape[3])
+                gram = losses.gram_matrix(f[name]) * scale
+                grams[name] = gram if name not in grams else grams[name] + gram
+            del f
         guides = (
             None
             if mask is None
-            else {name: losses.layer_guide(mask, targets[name].shape[2:]) for name in style_layers}
+            else {name: losses.layer_guide(mask, shapes[name]) for name in style_layers}
         )
         styles.append(StyleTarget(grams, guides))
     coverage = None if masks[0] is None else torch.clamp(sum(masks), 0.0, 1.0)
