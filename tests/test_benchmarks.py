@@ -4,6 +4,7 @@ Nothing here times anything: the harness's numbers are measured by ``benchmarks/
 """
 
 import json
+import sys
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks import quality
 from benchmarks.combine import combine
 from benchmarks.flops import conv_flops, evaluation_flops
-from benchmarks.measure import Measured
+from benchmarks.measure import Measured, run_measured
 from benchmarks.peers.envs import torchvision_state_dict
 from benchmarks.peers.runners import (
     estimated_run_seconds,
@@ -275,3 +276,14 @@ def test_combine_takes_each_section_from_the_one_file_that_has_it():
         combine([("a.json", quality_run), ("c.json", quality_run)])
     with pytest.raises(PainterlyError, match="size = 256"):
         combine([("a.json", quality_run), ("d.json", _record("x", size=256, peers=[]))])
+
+
+def test_a_childs_peak_memory_is_its_own_not_the_harnesss(tmp_path):
+    # The harness holds 300 MB; the child touches 64 MB, then prints more than a pipe holds,
+    # so it is still alive (blocked on its output) when the harness reads its first lines.
+    held = b"h" * (300 << 20)
+    child = "import sys; b = b'c' * (64 << 20); sys.stdout.write('LOSS 1.0\\n' * 10000)"
+    measured = run_measured([sys.executable, "-c", child], parse_loss_line)
+    assert measured.ok and len(measured.trace) == 10000
+    assert 64 << 20 < measured.peak_rss_bytes < 250 << 20
+    assert len(held) == 300 << 20
