@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.measure import LineParser, failure_reason, run_measured
+from benchmarks.measure import LineParser, Point, failure_reason, run_measured
 from benchmarks.peers.envs import REQUIREMENTS, PeerSetupError, peer_weights_file, venv_python
 from benchmarks.quality import TOLERANCE, evaluations_to_target, time_to_target
 from painterly.errors import PainterlyError
@@ -36,9 +36,7 @@ def parse_neural_style_line(line: str) -> float | None:
     return float(text.removeprefix("Total loss:")) if text.startswith("Total loss:") else None
 
 
-def estimated_run_seconds(
-    trace: list[tuple[float, float]], iterations: int, wanted_iterations: int
-) -> float:
+def estimated_run_seconds(trace: Sequence[Point], iterations: int, wanted_iterations: int) -> float:
     """How long a run of ``wanted_iterations`` would take, from a shorter run's trace.
 
     The time to the first loss (start-up, weights, targets) is kept; the later evaluations'
@@ -156,6 +154,9 @@ def run_peer(
         return {**record, "status": "failed", "reason": reason}
     best = min(loss for _, loss in measured.trace)
     target = TOLERANCE * best
+    # A run cut short (--peer-iterations) still gives the target ratio its default run's
+    # wall time, estimated from the evaluations it made, and says so.
+    estimated = iterations != peer.default_iterations
     return {
         **record,
         "status": "ok",
@@ -164,12 +165,10 @@ def run_peer(
         "evaluations": len(measured.trace),
         "final_loss": measured.trace[-1][1],
         "best_loss": best,
-        # A run cut short (--peer-iterations) still gives the target ratio its default run's
-        # wall time, estimated from the evaluations it made, and says so.
-        "default_run_s": measured.seconds
-        if iterations == peer.default_iterations
-        else estimated_run_seconds(measured.trace, iterations, peer.default_iterations),
-        "default_run_estimated": iterations != peer.default_iterations,
+        "default_run_s": estimated_run_seconds(measured.trace, iterations, peer.default_iterations)
+        if estimated
+        else measured.seconds,
+        "default_run_estimated": estimated,
         "time_to_quality_s": time_to_target(measured.trace, target),
         "evaluations_to_quality": evaluations_to_target(measured.trace, target),
         "trace": measured.trace,
