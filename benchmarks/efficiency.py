@@ -21,10 +21,10 @@ import torch
 from torch.nn import functional as F
 
 from benchmarks.flops import conv_flops, evaluation_flops
-from painterly.images import load_image
+from painterly.config.options import Options
+from painterly.io.images import load_image
 from painterly.methods.gatys import deepest_layer, single_objective
 from painterly.models import load_encoder
-from painterly.options import Options
 
 PEAK_SHAPE = (256, 256, 64, 64)  # C_in, C_out, H, W of the peak-probe convolution
 # bf16 convolutions on a CPU without native bf16 run 10–500× slower than fp32: probe on a

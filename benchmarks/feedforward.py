@@ -91,7 +91,7 @@ def run_feedforward(content: Path, style: Path, sizes: tuple[int, ...], repeats:
     """Both sides at every size, the conv peak, and the work of each AdaIN pass."""
     from benchmarks.efficiency import conv_peak
     from benchmarks.peers.envs import PeerSetupError, venv_python
-    from painterly.images import load_image, long_side_size
+    from painterly.io.images import load_image, long_side_size
 
     peak = conv_peak()
     text = ",".join(map(str, sizes))
@@ -176,9 +176,9 @@ def _worker() -> None:
     import torch
 
     import painterly
-    from painterly.images import load_image
+    from painterly.config.options import Options
+    from painterly.io.images import load_image
     from painterly.methods import feedforward
-    from painterly.options import Options
 
     print(f"IMPORT {time.perf_counter() - started!r}", flush=True)
     parser = argparse.ArgumentParser()

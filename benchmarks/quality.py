@@ -30,7 +30,7 @@ class Candidate:
     ``stages`` are (fraction of the benchmark's long side, evaluations per 1000 of the
     reference's budget); the final stage, at full size, has no count of its own: it runs
     until the target loss or the reference's whole budget. ``options`` are further
-    :class:`painterly.options.Options` values on top of the preset.
+    :class:`painterly.config.options.Options` values on top of the preset.
     """
 
     name: str

@@ -31,8 +31,8 @@ from benchmarks import efficiency, feedforward, quality, report
 from benchmarks.measure import failure_reason
 from benchmarks.peers.runners import PEERS, run_peer
 from painterly.errors import PainterlyError
-from painterly.images import long_side_size, write_atomically
-from painterly.reproduce import write_json
+from painterly.io.files import write_atomically, write_json
+from painterly.io.images import long_side_size
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "tubingen.jpg"

@@ -14,8 +14,8 @@ import sys
 import time
 
 from painterly.api import run
-from painterly.optimize import Progress
-from painterly.options import Options
+from painterly.config.options import Options
+from painterly.engine.optimize import Progress
 
 
 class _TargetReached(Exception):

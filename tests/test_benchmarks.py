@@ -29,10 +29,10 @@ from benchmarks.quality import (
 )
 from benchmarks.report import summary, thin
 from benchmarks.run import earlier_reference, run_quality
+from painterly.config.presets import PAPER_STYLE_LAYERS
 from painterly.errors import PainterlyError
 from painterly.models.vgg import CONV_NAMES, VGG19
 from painterly.models.weights import load_vgg_weights
-from painterly.presets import PAPER_STYLE_LAYERS
 
 GATYS_LAYERS = ("conv4_2", *PAPER_STYLE_LAYERS)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from painterly.cli import main
+from painterly.commands import main
 
 FAST = ["--size", "48", "--iterations", "3"]
 
@@ -207,8 +207,8 @@ def test_several_styles_by_argument_and_by_flag(capsys, tmp_path, image_files):
 def test_help_documents_every_option_with_its_default(capsys):
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    from painterly.cli import option_flag
-    from painterly.options import option_fields
+    from painterly.commands.common import option_flag
+    from painterly.config.options import option_fields
 
     for f in option_fields():
         assert option_flag(f) in text

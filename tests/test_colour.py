@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from painterly import Options, run
-from painterly.colour import (
+from painterly.controls.colour import (
     from_array,
     luminance,
     match_colour,

@@ -8,19 +8,19 @@ import torch
 from PIL import Image
 
 from painterly import Options, run, stylize
-from painterly.errors import PainterlyError
-from painterly.images import to_tensor
-from painterly.methods import gatys
-from painterly.methods.inputs import prepare_inputs
-from painterly.methods.targets import compute_targets
-from painterly.models import load_encoder
-from painterly.strength import (
+from painterly.controls.inputs import prepare_inputs
+from painterly.controls.strength import (
     MAX_STEP,
     RATIO_RANGE,
     next_ratio,
     retention,
     target_retention,
 )
+from painterly.engine.targets import compute_targets
+from painterly.errors import PainterlyError
+from painterly.io.images import to_tensor
+from painterly.methods import gatys
+from painterly.models import load_encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")

@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from painterly import Options, Progress, run
+from painterly.engine.losses import (
+    CALIBRATION,
+    CONVENTIONS,
+    content_loss,
+    gram_matrix,
+    style_layer_loss,
+)
 from painterly.errors import PainterlyError
-from painterly.losses import CALIBRATION, CONVENTIONS, content_loss, gram_matrix, style_layer_loss
 
 
 def _tiled(x: torch.Tensor) -> torch.Tensor:

@@ -9,15 +9,15 @@ import torch
 from PIL import Image
 
 import painterly
-from painterly.colour import rgb_to_yiq, to_array
+from painterly.config.options import Options
+from painterly.controls.colour import rgb_to_yiq, to_array
 from painterly.errors import PainterlyError
-from painterly.images import to_tensor
+from painterly.io.images import to_tensor
 from painterly.methods import feedforward, gatys
 from painterly.methods.adain import adaptive_instance_norm, mean_std
 from painterly.methods.wct import covariance, whiten_colour
 from painterly.models import weights
 from painterly.models.decoder import SEQUENTIAL_INDEX, AdaINDecoder
-from painterly.options import Options
 
 DECODER_SHA256 = "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472"
 
@@ -281,7 +281,7 @@ def test_feed_forward_output_is_stable_for_the_same_input(one_thread, content_im
 
 
 def test_cli_method_adain_writes_the_image(capsys, tmp_path, image_files, one_thread):
-    from painterly.cli import main
+    from painterly.commands import main
 
     out = tmp_path / "out.png"
     code = main([*map(str, image_files), "-o", str(out), "--method", "adain", "--size", "64"])
@@ -306,7 +306,7 @@ def test_cli_method_adain_writes_the_image(capsys, tmp_path, image_files, one_th
 def test_cli_refuses_what_a_feed_forward_method_cannot_do(
     capsys, tmp_path, image_files, flags, words
 ):
-    from painterly.cli import main
+    from painterly.commands import main
 
     content, style = image_files
     mask = tmp_path / "mask.png"

@@ -1,4 +1,4 @@
-"""Tests for painterly.images: every file quirk becomes plain 8-bit sRGB, every user mistake
+"""Tests for painterly.io.images: every file quirk becomes plain 8-bit sRGB, every user mistake
 becomes a PainterlyError, and saving is atomic."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image, ImageCms, JpegImagePlugin
 
-from painterly import images
 from painterly.errors import PainterlyError
+from painterly.io import files, images
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -517,7 +517,7 @@ def test_save_image_flattens_alpha_over_white_for_jpeg(tmp_path: Path):
 def test_save_image_output_gets_normal_permissions_not_temp_file_ones(tmp_path: Path):
     path = images.save_image(_two_halves(), tmp_path / "out.png")
 
-    assert path.stat().st_mode & 0o777 == 0o666 & ~images._UMASK
+    assert path.stat().st_mode & 0o777 == 0o666 & ~files._UMASK
 
 
 def test_save_image_refuses_to_overwrite_and_keeps_old_bytes(tmp_path: Path):
@@ -605,5 +605,5 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest
 
 
 def test_sibling_path_inserts_tag_before_extension():
-    assert images.sibling_path("out/x.png", "iter0050") == Path("out/x.iter0050.png")
-    assert images.sibling_path(Path("a.b.jpg"), "interrupted") == Path("a.b.interrupted.jpg")
+    assert files.sibling_path("out/x.png", "iter0050") == Path("out/x.iter0050.png")
+    assert files.sibling_path(Path("a.b.jpg"), "interrupted") == Path("a.b.interrupted.jpg")

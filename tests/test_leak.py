@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from painterly import leak
-from painterly.cli import main
-from painterly.similarity import edge_agreement, sobel_magnitude, ssim
+from painterly.commands import main
+from painterly.report import leak
+from painterly.report.similarity import edge_agreement, sobel_magnitude, ssim
 
 
 def _noisy(image: Image.Image, amount: float, seed: int = 0) -> Image.Image:

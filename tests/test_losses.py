@@ -2,7 +2,7 @@
 
 import torch
 
-from painterly import losses
+from painterly.engine import losses
 
 
 def test_gram_matrix_is_sum_over_positions_of_feature_products():

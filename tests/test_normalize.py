@@ -14,9 +14,9 @@ import safetensors.torch
 import torch
 from PIL import Image
 
-from painterly.cli import main
+from painterly.commands import main
 from painterly.errors import PainterlyError
-from painterly.images import to_tensor
+from painterly.io.images import to_tensor
 from painterly.models.normalize import agreement, normalize, rescale, true_scales
 from painterly.models.vgg import CONV_NAMES, VGG19
 from painterly.models.weights import load_vgg_weights

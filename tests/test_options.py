@@ -4,8 +4,8 @@ import math
 
 import pytest
 
+from painterly.config.options import Options, parse_layers
 from painterly.errors import PainterlyError
-from painterly.options import Options, parse_layers
 
 
 def test_defaults_are_the_papers_layers_and_pooling():

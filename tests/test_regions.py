@@ -5,9 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import Options, losses, run
+from painterly import Options, run
+from painterly.controls.masks import load_masks
+from painterly.engine import losses
 from painterly.errors import Note, PainterlyError
-from painterly.masks import load_masks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

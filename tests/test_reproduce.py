@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painterly import reproduce, sheets
-from painterly.cli import main
+from painterly.commands import main
+from painterly.config.options import Options
 from painterly.errors import Interrupted
-from painterly.options import Options
+from painterly.report import reproduce, sheets
 
 TINY = ((32, 3),)
 

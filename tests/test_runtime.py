@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from painterly import Options
+from painterly.engine.optimize import history_pairs
+from painterly.engine.runtime import autocast, check_fits, optimization_bytes, resolve_precision
 from painterly.errors import PainterlyError
-from painterly.images import to_tensor
+from painterly.io.images import to_tensor
 from painterly.methods.gatys import single_objective
 from painterly.models import load_encoder
-from painterly.optimize import history_pairs
-from painterly.runtime import autocast, check_fits, optimization_bytes, resolve_precision
 
 
 def test_explicit_precisions_resolve_to_their_dtype():
@@ -60,7 +60,7 @@ def test_precision_option_is_validated():
 
 
 def test_the_memory_check_counts_lbfgs_history_but_only_adams_two_moments(monkeypatch):
-    import painterly.runtime as runtime
+    import painterly.engine.runtime as runtime
 
     lbfgs = optimization_bytes(768, 1024, "conv5_1", history_pairs("lbfgs"))
     adam = optimization_bytes(768, 1024, "conv5_1", history_pairs("adam"))

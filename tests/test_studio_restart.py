@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from studio_helpers import Server, job_state, png_bytes, wait_for
 
-from painterly.cli import main
+from painterly.commands import main
 
 pytest.importorskip("fastapi")
 

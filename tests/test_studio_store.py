@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from painterly.options import Options
+from painterly.config.options import Options
 from painterly.studio.store import SCHEMA_VERSION, SqliteStore
 from painterly.studio.worker import resume_plan
 

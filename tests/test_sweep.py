@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painterly import sweep
-from painterly.cli import main
-from painterly.options import Options
+from painterly.commands import main
+from painterly.config.options import Options
+from painterly.report import sweep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PREVIEW = ["--preview-size", "32", "--preview-iterations", "2"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from painterly.cli import main
+from painterly.commands import main
 
 sys.exit(main())

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
-from painterly.images import load_image, to_rgb
+from painterly.config.options import Options
+from painterly.engine.optimize import Progress
+from painterly.io.images import load_image, to_rgb
 from painterly.methods import RUNNERS, Result
-from painterly.optimize import Progress
-from painterly.options import Options
 
 ImageInput = str | os.PathLike | Image.Image
 StyleInput = ImageInput | Sequence[ImageInput] | None
@@ -38,7 +38,7 @@ def run(
 
     ``style`` is one style image or a list of them (blended by ``options.style_blend``),
     or None when ``options.masks`` name a style for each region. ``callback`` receives a
-    :class:`~painterly.optimize.Progress` after every loss evaluation;
+    :class:`~painterly.engine.optimize.Progress` after every loss evaluation;
     ``progress.image()`` renders the current iterate on request. ``result.options`` holds
     the α and β used, which ``options.strength`` chooses for this pair.
     """
@@ -57,7 +57,7 @@ def stylize(
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` and return the image.
 
-    Keyword options are the fields of :class:`~painterly.options.Options` (plus ``ratio``,
+    Keyword options are the fields of :class:`~painterly.config.options.Options` (plus ``ratio``,
     α/β), e.g. ``stylize("photo.jpg", "starry.jpg", size=256, iterations=300)`` or
     ``stylize("photo.jpg", ["starry.jpg", "scream.jpg"], style_blend=(0.7, 0.3),
     strength=0.5, preserve_color="luminance")``.

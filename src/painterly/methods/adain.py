@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image
 
+from painterly.config.options import Options
+from painterly.engine.optimize import Progress
 from painterly.methods.base import Result
 from painterly.methods.feedforward import run_transform
-from painterly.optimize import Progress
-from painterly.options import Options
 
 EPSILON = 1e-5
 """Added to the variance before the square root (Eq. 6), so a flat channel has σ > 0."""

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from painterly.config.options import Options
 from painterly.errors import PainterlyError
-from painterly.images import long_side_size
-from painterly.options import Options
+from painterly.io.images import long_side_size
 
 
 @dataclass

@@ -26,15 +26,21 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from painterly.images import to_image, to_tensor
+from painterly.config.options import Options
+from painterly.controls.inputs import Inputs, prepare_inputs, stage_sizes
+from painterly.engine.optimize import Progress
+from painterly.engine.runtime import (
+    autocast,
+    check_fits,
+    configure,
+    resolve_precision,
+    select_device,
+)
+from painterly.io.images import to_image, to_tensor
 from painterly.methods.base import Result
-from painterly.methods.inputs import Inputs, prepare_inputs, stage_sizes
 from painterly.models import AdaINDecoder, load_decoder, load_encoder
 from painterly.models.decoder import STRIDE
 from painterly.models.vgg import VGG19
-from painterly.optimize import Progress
-from painterly.options import Options
-from painterly.runtime import autocast, check_fits, configure, resolve_precision, select_device
 
 LAYER = "conv4_1"
 """relu4_1, the features the decoder inverts."""

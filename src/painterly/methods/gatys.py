@@ -13,18 +13,9 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from painterly import losses
-from painterly.errors import Interrupted, Note
-from painterly.images import load_image, to_image, to_tensor
-from painterly.methods.base import Result
-from painterly.methods.inputs import Inputs, prepare_inputs, stage_sizes
-from painterly.methods.targets import Targets, compute_targets
-from painterly.models import load_encoder
-from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
-from painterly.optimize import Outcome, Progress, history_pairs, optimize
-from painterly.options import Options
-from painterly.runtime import autocast, check_fits, configure, resolve_precision, select_device
-from painterly.strength import (
+from painterly.config.options import Options
+from painterly.controls.inputs import Inputs, prepare_inputs, stage_sizes
+from painterly.controls.strength import (
     FIRST_RATIO,
     PILOT_ITERATIONS,
     PILOT_SIZE,
@@ -33,6 +24,21 @@ from painterly.strength import (
     retention,
     target_retention,
 )
+from painterly.engine import losses
+from painterly.engine.optimize import Outcome, Progress, history_pairs, optimize
+from painterly.engine.runtime import (
+    autocast,
+    check_fits,
+    configure,
+    resolve_precision,
+    select_device,
+)
+from painterly.engine.targets import Targets, compute_targets
+from painterly.errors import Interrupted, Note
+from painterly.io.images import load_image, to_image, to_tensor
+from painterly.methods.base import Result
+from painterly.models import load_encoder
+from painterly.models.vgg import LAYER_NAMES, VGG19, layer_stride
 
 NOISE_AMPLITUDE = 0.1
 
@@ -300,8 +306,8 @@ def content_similarity(
 
 
 def pilot_size(inputs: Inputs, options: Options, min_side: int) -> int:
-    """:data:`~painterly.strength.PILOT_SIZE`, doubled while a side would be too short for the
-    network, and never more than the first stage's size."""
+    """:data:`~painterly.controls.strength.PILOT_SIZE`, doubled while a side would be too short
+    for the network, and never more than the first stage's size."""
     first = options.stages[0][0]
     size = min(PILOT_SIZE, first)
     while size < first:
@@ -320,7 +326,7 @@ def calibrate_strength(
     dtype: torch.dtype = torch.float32,
 ) -> Options:
     """``options`` with the β (α/β) that gives this pair the retention ``options.strength``
-    asks for (see :mod:`painterly.strength`), measured by short pilot runs.
+    asks for (see :mod:`painterly.controls.strength`), measured by short pilot runs.
 
     α stays ``options.content_weight``; strength 0 sets β = 0 and strength 1 sets α = 0
     without pilots. A pilot is the run itself at :func:`pilot_size` with at most

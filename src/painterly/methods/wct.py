@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image
 
+from painterly.config.options import Options
+from painterly.engine.optimize import Progress
 from painterly.methods.base import Result
 from painterly.methods.feedforward import run_transform
-from painterly.optimize import Progress
-from painterly.options import Options
 
 RELATIVE_FLOOR = 1e-5
 """Eigenvalues below this fraction of the largest (or below :data:`ABSOLUTE_FLOOR`) count

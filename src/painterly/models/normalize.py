@@ -29,7 +29,8 @@ import torch
 from PIL import Image, ImageOps
 
 from painterly.errors import PainterlyError
-from painterly.images import MIN_SIDE, load_image, resize_long_side, to_tensor, write_atomically
+from painterly.io.files import write_atomically
+from painterly.io.images import MIN_SIDE, load_image, resize_long_side, to_tensor
 from painterly.models.vgg import VGG19
 from painterly.models.weights import available_layers
 

@@ -22,9 +22,9 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from painterly import __version__
+from painterly.config.options import METHODS, option_fields
+from painterly.config.presets import PRESETS
 from painterly.errors import PainterlyError
-from painterly.options import METHODS, option_fields
-from painterly.presets import PRESETS
 from painterly.studio.service import SERVER_OPTIONS, STUDIO_CHOICES, Studio, examples
 from painterly.studio.store import FINISHED, Job
 from painterly.studio.uploads import UploadRejected

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from painterly.config.options import INITS, Options
+from painterly.controls.inputs import blend_weights
 from painterly.errors import PainterlyError
-from painterly.images import load_image, save_image
-from painterly.methods.inputs import blend_weights
+from painterly.io.images import load_image, save_image
 from painterly.models.weights import SOURCES
-from painterly.options import INITS, Options
 from painterly.studio.store import FINISHED, Job, SqliteStore, Upload
 from painterly.studio.uploads import Limits, decode_upload
 from painterly.studio.worker import Live, Worker

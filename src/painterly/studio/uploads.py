@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from painterly.images import MIN_SIDE, READ_FORMATS, to_rgb
+from painterly.io.images import MIN_SIDE, READ_FORMATS, to_rgb
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from painterly.config.options import Options
+from painterly.engine.optimize import Progress
 from painterly.errors import Interrupted, PainterlyError
-from painterly.images import save_image
-from painterly.optimize import Progress
-from painterly.options import Options
+from painterly.io.images import save_image
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -10,10 +10,6 @@ is the ``painterly reproduce`` front end.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
-import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,15 +20,17 @@ from PIL import Image
 
 from painterly import __version__
 from painterly.api import run
-from painterly.errors import Interrupted, PainterlyError
-from painterly.images import load_image, save_image, write_atomically
+from painterly.config.options import Options
+from painterly.config.presets import PAPER_STYLE_LAYERS
+from painterly.errors import PainterlyError
+from painterly.io.files import write_json
+from painterly.io.images import load_image, save_image
 from painterly.methods import Result
-from painterly.options import Options
-from painterly.presets import PAPER_STYLE_LAYERS
-from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
+from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
 
-# --- sizes: the one place to tune how long a reproduction takes -------------------------
 PRESET = "gatys2016"
+
+
 FULL_STAGES: dict[str, tuple[tuple[int, int], ...]] = {
     # (long side in px, L-BFGS evaluations) of each coarse-to-fine stage, per kind of sheet
     "fig3": ((128, 150), (256, 150), (512, 80)),
@@ -40,12 +38,19 @@ FULL_STAGES: dict[str, tuple[tuple[int, int], ...]] = {
     "study": ((128, 150), (256, 50)),
     "calibration": ((128, 150),),
 }
+
+
 PREVIEW_STAGES: tuple[tuple[int, int], ...] = ((64, 30),)
+
+
 PHOTO_RATIOS = (1e-3,)
 """α/β of the photo-to-photo sheet, one column each."""
 
+
 CONTENT = "tubingen.jpg"
-DEFAULT_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+DEFAULT_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def ratio_text(ratio: float) -> str:
@@ -66,15 +71,22 @@ _FIG3_STYLES = (  # the paper's Figure 3 B–F: file, painting, artist, α/β
     ("wave.jpg", "The Great Wave off Kanagawa", "Hokusai, c. 1831 (for Picasso)", 5e-4),
 )
 _FIG4_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
 _CALIBRATION_FACTORS = (1e-2, 1.0, 1e2)
 _FIG4_LAYERS = tuple(PAPER_STYLE_LAYERS[:n] for n in range(1, len(PAPER_STYLE_LAYERS) + 1))
 _STUDY_STYLE, _STUDY_RATIO = "starry_night.jpg", 1e-3
+
+
 _PHOTO_STYLE = "rocket.jpg"
 _INITS, _SEEDS = ("content", "style", "noise"), (1, 2)
+
+
 _INPUTS = (
     Picture(CONTENT, "content: Neckarfront, Tübingen (photo)"),
     Picture(_STUDY_STYLE, "style: The Starry Night"),
 )
+
 
 SHEETS: dict[str, Sheet] = {
     sheet.name: sheet
@@ -271,22 +283,6 @@ def check_examples(sheets: Sequence[Sheet], examples: Path) -> None:
         )
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(data: dict, path: Path) -> None:
-    """Write ``data`` as JSON atomically (temporary file in the same folder, then rename)."""
-    text = json.dumps(_jsonable(data), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"), True)
-
-
 CellCallback = Callable[[Sheet, int, Cell, Result | None], None]
 
 
@@ -393,95 +389,3 @@ def reproduce(
         if on_sheet:
             on_sheet(sheet, sheet_record)
     return record
-
-
-# --- command line --------------------------------------------------------------------------
-
-
-def command(argv: Sequence[str]) -> int:
-    """``painterly reproduce``: parse the flags, run the sheets, report on stderr."""
-    from painterly.cli import EXIT_INTERRUPTED, _format_seconds, _Parser
-
-    preview = ", ".join(f"{size} px × {n} iterations" for size, n in PREVIEW_STAGES)
-    parser = _Parser(
-        prog="painterly reproduce",
-        description="Regenerate the paper's Figures 3 and 4 and the study's experiments "
-        "(content layer, initialisation, photo-to-photo) as labelled contact sheets (PNG, "
-        "plus a JPEG copy) with every setting and final loss in reproduce.json.",
-    )
-    parser.add_argument(
-        "--preview", action="store_true", help=f"every cell at {preview}: a quick check"
-    )
-    parser.add_argument(
-        "--only",
-        metavar="SHEETS",
-        help=f"comma-separated sheets to make: {','.join(SHEETS)} (default: all)",
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="DIR",
-        help="folder for the sheets (default: out/reproduce, or out/reproduce-preview)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="write into a folder that already holds files"
-    )
-    parser.add_argument(
-        "--examples",
-        metavar="DIR",
-        help="folder of the input images (default: the project's examples/)",
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        metavar="auto|cpu|cuda|mps",
-        help="where to compute (default: auto)",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="print only the paths of the sheets"
-    )
-    args = parser.parse_args(argv)
-    sheets = select_sheets(args.only)
-    default_out = "out/reproduce-preview" if args.preview else "out/reproduce"
-    out_dir = Path(args.output or default_out)
-    examples = Path(args.examples) if args.examples else DEFAULT_EXAMPLES
-    log = (lambda *a, **k: None) if args.quiet else functools.partial(print, file=sys.stderr)
-    started: list[float] = []
-    done: list[tuple[Sheet, dict]] = []
-
-    def on_cell(sheet: Sheet, index: int, cell: Cell, result: Result | None) -> None:
-        if result is None:
-            started[:] = [time.monotonic()]
-            head = f"{sheet.name} {index + 1}/{len(sheet.cells)} {Path(cell.style).stem}"
-            log(f"{head} {cell.label} …", end="", flush=True)
-        else:
-            seconds = time.monotonic() - started[0]
-            log(f" {seconds:.1f} s" if seconds < 10 else f" {seconds:.0f} s")
-
-    def on_sheet(sheet: Sheet, record: dict) -> None:
-        done.append((sheet, record))
-        log(f"{sheet.name}: {len(sheet.cells)} cells in {_format_seconds(record['seconds'])}")
-
-    try:
-        reproduce(
-            sheets,
-            out_dir,
-            examples=examples,
-            preview=args.preview,
-            device=args.device,
-            overwrite=args.overwrite,
-            on_cell=on_cell,
-            on_sheet=on_sheet,
-        )
-    except (Interrupted, KeyboardInterrupt):
-        names = ", ".join(sheet.name for sheet, _ in done) or "none"
-        print(
-            f"\npainterly: interrupted; sheets completed: {names} (in {out_dir})",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    log("wall time: " + ", ".join(f"{s.name} {r['seconds']:.1f} s" for s, r in done))
-    for _, record in done:
-        print(out_dir.resolve() / record["png"])
-    print(out_dir.resolve() / "reproduce.json")
-    return 0

@@ -61,7 +61,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
 
     ``auto`` takes bfloat16 where the hardware computes it natively (recent NVIDIA GPUs,
     CPUs with AVX-512 BF16 or AMX) and float32 elsewhere. Gram matrices and losses are
-    accumulated in float32 either way (:func:`painterly.losses.gram_matrix`).
+    accumulated in float32 either way (:func:`painterly.engine.losses.gram_matrix`).
     """
     if precision == "fp32":
         return torch.float32

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from painterly.colour import prepare_colour
+from painterly.config.options import Options
+from painterly.controls.colour import prepare_colour
+from painterly.controls.masks import load_masks
 from painterly.errors import PainterlyError
-from painterly.images import load_image
-from painterly.masks import load_masks
+from painterly.io.images import load_image
 from painterly.methods.base import working_sizes
-from painterly.options import Options
 
 
 @dataclass(frozen=True)

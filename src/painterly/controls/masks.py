@@ -4,7 +4,7 @@ A mask is an image whose grey level says how much of its region each pixel belon
 white is inside, black outside, grey a soft edge. Where several masks meet, their levels
 must add up to at most 1; whatever the masks leave uncovered keeps the content. No model
 code lives here; the guided Gram matrices that use the masks are in
-:mod:`painterly.losses`.
+:mod:`painterly.engine.losses`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from painterly.errors import Note, PainterlyError
-from painterly.images import load_image
+from painterly.io.images import load_image
 
 OVERLAP_TOLERANCE = 0.02
 """How far the masks' sum may exceed 1: two anti-aliased 8-bit edges that should add up to 1

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from painterly.colour import PRESERVE_COLOR
+from painterly.config.presets import PAPER_STYLE_LAYERS, PRESETS
+from painterly.controls.colour import PRESERVE_COLOR
+from painterly.engine.losses import CONVENTIONS
 from painterly.errors import PainterlyError
-from painterly.losses import CONVENTIONS
 from painterly.models.vgg import canonical_layer
-from painterly.presets import PAPER_STYLE_LAYERS, PRESETS
 
 METHODS = ("gatys", "adain", "wct")
 FEED_FORWARD = ("adain", "wct")
@@ -384,7 +384,7 @@ class Options:
     def build(cls, **values: Any) -> Options:
         """Create Options from keyword values, accepting ``ratio`` (α/β) in place of β.
 
-        ``preset`` names a bundle from :data:`painterly.presets.PRESETS`; the other values
+        ``preset`` names a bundle from :data:`painterly.config.presets.PRESETS`; the other values
         given override the preset's.
 
         Unknown names are a user error (``PainterlyError``), so a typo in an API call or a

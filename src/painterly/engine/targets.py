@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from painterly import losses
-from painterly.images import to_tensor
-from painterly.masks import mask_array
-from painterly.methods.inputs import Inputs
+from painterly.controls.inputs import Inputs
+from painterly.controls.masks import mask_array
+from painterly.engine import losses
+from painterly.engine.runtime import autocast
+from painterly.io.images import to_tensor
 from painterly.models.vgg import VGG19
-from painterly.runtime import autocast
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Targets:
     (1×1×H×W, masks only) is how much of each pixel the regions paint, the rest keeping the
     content; ``references`` holds, with their weights, the features at the content layers
     of the images that stand for "all style" when ``--strength`` measures retention
-    (:mod:`painterly.strength`); ``first_style``
+    (:mod:`painterly.controls.strength`); ``first_style``
     is the first style image at its working size, for ``--init style``.
     """
 
@@ -72,7 +72,7 @@ def compute_targets(
     is compared per position; a region's blend is Σ_s w_s A^l_s. ``references`` also encodes
     the "all style" images: each style stretched to the output, or with masks the content
     with every region filled by its style. ``dtype`` is the convolutions' precision
-    (:func:`painterly.runtime.autocast`); Grams are accumulated in float32 either way.
+    (:func:`painterly.engine.runtime.autocast`); Grams are accumulated in float32 either way.
     """
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     content = to_tensor(inputs.content.resize(content_size, Image.Resampling.LANCZOS)).to(device)

@@ -1,6 +1,6 @@
 """How much of one image's structure another keeps: SSIM of luminance and edge agreement.
 
-Both compare luminance only (BT.601 Y, :func:`painterly.colour.luminance`), so a stylised
+Both compare luminance only (BT.601 Y, :func:`painterly.controls.colour.luminance`), so a stylised
 image is not penalised for taking the painting's colours, only for moving or losing the
 photograph's shapes. Both are 1 for identical images and fall as structure is lost.
 """
@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from painterly.colour import luminance
+from painterly.controls.colour import luminance
 
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11

@@ -2,6 +2,8 @@
 
 Renders a labelled grid, one cell per combination of a column setting (a strength, or an
 α/β) and a row setting (a set of style layers), all from one encoder and one set of
+
+
 targets: the content features and the style Grams are computed once, for every layer any
 cell reads, and each cell only optimises its own image. Prints, for each cell, the
 command that renders it at full size with the other options given.
@@ -9,10 +11,7 @@ command that renders it at full size with the other options given.
 
 from __future__ import annotations
 
-import argparse
 import shlex
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from painterly.config.options import Options, parse_layers
+from painterly.controls.inputs import prepare_inputs, stage_sizes
+from painterly.engine.optimize import history_pairs
+from painterly.engine.runtime import check_fits, select_device
+from painterly.engine.targets import compute_targets
 from painterly.errors import PainterlyError
-from painterly.images import check_output_path, save_image, to_image
+from painterly.io.images import to_image
 from painterly.methods.gatys import (
     Objective,
     adain_start,
@@ -30,16 +34,13 @@ from painterly.methods.gatys import (
     initial_image,
     optimize_stage,
 )
-from painterly.methods.inputs import prepare_inputs, stage_sizes
-from painterly.methods.targets import compute_targets
 from painterly.models import load_encoder
 from painterly.models.vgg import LAYER_NAMES, layer_stride
-from painterly.optimize import history_pairs
-from painterly.options import Options, parse_layers
-from painterly.runtime import check_fits, select_device
-from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
+from painterly.report.sheets import Cell, Picture, Sheet
 
 DEFAULT_STRENGTHS = (0.25, 0.5, 0.75)
+
+
 DEFAULT_LAYER_SETS = (
     "conv1_1,conv2_1,conv3_1",
     "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1",
@@ -131,7 +132,7 @@ def sweep(
     return images
 
 
-def _column_text(settings: dict[str, object]) -> str:
+def column_text(settings: dict[str, object]) -> str:
     if "ratio" in settings:
         return f"α/β = {settings['ratio']:g}"
     return f"strength {settings['strength']:g}"
@@ -168,129 +169,5 @@ def grid_sheet(names: Sequence[str], cells: Sequence[SweepCell], note: str) -> S
         pictures=(Picture(names[0], f"content: {names[0]}"),)
         + tuple(Picture(name, f"style: {name}") for name in names[1:]),
         rows=tuple(", ".join(parse_layers(layers, "equal")) for layers in row_layers),
-        cols=tuple(dict.fromkeys(_column_text(c.settings) for c in cells)),
+        cols=tuple(dict.fromkeys(column_text(c.settings) for c in cells)),
     )
-
-
-# --- command line --------------------------------------------------------------------------
-
-# Options a cell sets itself, so the sweep's own values for them are not passed on.
-_CELL_SET = ("strength", "ratio", "style_weight", "style_layers")
-
-
-def command(argv: Sequence[str]) -> int:
-    """``painterly sweep``: parse the flags, render the grid, print the cells' commands."""
-    from painterly.cli import (
-        _Parser,
-        add_image_arguments,
-        add_option_flags,
-        image_paths,
-        load_inputs,
-        option_argv,
-    )
-
-    parser = _Parser(
-        prog="painterly sweep",
-        description="Render a labelled grid of previews of CONTENT in the style of STYLE, over "
-        "strengths (or α/β) and sets of style layers, computing the targets once; then print "
-        "the command that renders each cell at full size. The other options apply to every "
-        "cell and to the printed commands.",
-        argument_default=argparse.SUPPRESS,
-    )
-    add_image_arguments(parser)
-    parser.add_argument(
-        "-o", "--output", required=True, help="where to write the grid (.png or .jpg)"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", default=False, help="replace OUTPUT if it exists"
-    )
-    parser.add_argument(
-        "--strengths",
-        metavar="S,S,…",
-        help=f"one column per strength (default: {','.join(map(str, DEFAULT_STRENGTHS))})",
-    )
-    parser.add_argument("--ratios", metavar="R,R,…", help="one column per α/β instead")
-    parser.add_argument(
-        "--layer-set",
-        dest="layer_sets",
-        action="append",
-        metavar="LAYERS",
-        help="one row per set of style layers, e.g. conv1_1,conv2_1; repeat for more rows "
-        f"(default: {' and '.join(DEFAULT_LAYER_SETS)})",
-    )
-    parser.add_argument(
-        "--preview-size",
-        type=int,
-        default=PREVIEW_SIZE,
-        metavar="N",
-        help=f"size of each cell in pixels (default: {PREVIEW_SIZE})",
-    )
-    parser.add_argument(
-        "--preview-iterations",
-        type=int,
-        default=PREVIEW_ITERATIONS,
-        metavar="N",
-        help=f"loss evaluations per cell (default: {PREVIEW_ITERATIONS})",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", default=False, help="no progress lines"
-    )
-    add_option_flags(parser)
-    args = vars(parser.parse_args(argv))
-    out, overwrite, quiet = args.pop("output"), args.pop("overwrite"), args.pop("quiet")
-    size, iterations = args.pop("preview_size"), args.pop("preview_iterations")
-    if size < 16 or iterations < 1:
-        raise PainterlyError("--preview-size must be at least 16 and --preview-iterations 1")
-    strengths = _numbers(args.pop("strengths", ""), "strength")
-    ratios = _numbers(args.pop("ratios", ""), "ratio")
-    cells = plan(strengths, ratios, args.pop("layer_sets", DEFAULT_LAYER_SETS))
-    content_path, style_paths = image_paths(args)
-    inputs = [content_path, *style_paths]
-    options = Options.build(**args)
-    if options.method != "gatys":
-        raise PainterlyError(
-            "painterly sweep explores the optimisation's α/β and style layers; it runs "
-            "--method gatys only"
-        )
-    for cell in cells:  # every cell's options are checked before the first run
-        cell_options(options, cell, size, iterations)
-    out = check_output_path(out, overwrite)
-    content, styles = load_inputs(content_path, style_paths)
-    given = option_argv({k: v for k, v in args.items() if k not in _CELL_SET})
-
-    started = [0.0]
-
-    def on_cell(cell: SweepCell, image: Image.Image | None) -> None:
-        if quiet:
-            return
-        if image is None:
-            started[0] = time.monotonic()
-            text = f"{cell.label} {_column_text(cell.settings)}, {cell.settings['style_layers']}"
-            print(f"{text} …", end="", file=sys.stderr, flush=True)
-        else:
-            print(f" {time.monotonic() - started[0]:.1f} s", file=sys.stderr)
-
-    images = sweep(content, styles, options, cells, size, iterations, on_cell)
-    names = [Path(p).name for p in inputs]
-    sheet = grid_sheet(names, cells, f"Each cell: {size} px, {iterations} evaluations.")
-    pictures = {names[0]: content} | dict(zip(names[1:], styles, strict=True))
-    picture, _ = render_sheet(sheet, sheet.note, images, pictures.__getitem__)
-    quality = 95
-    if out.suffix.lower() in (".jpg", ".jpeg"):
-        picture, quality = jpeg_copy(picture)
-    saved = save_image(picture, out, overwrite=overwrite, quality=quality)
-    print(saved)
-    for cell in cells:
-        print(f"{cell.label}  {full_size_command(inputs, given, cell, out)}")
-    return 0
-
-
-def _numbers(text: str, what: str) -> list[float]:
-    values = []
-    for part in text.replace(" ", ",").split(","):
-        if part:
-            try:
-                values.append(float(part))
-            except ValueError:
-                raise PainterlyError(f"each {what} must be a number, not {part!r}") from None
-    return values

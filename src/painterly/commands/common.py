@@ -1,0 +1,165 @@
+"""What every subcommand shares: the one-line-error parser, the flags generated from
+:class:`~painterly.config.options.Options`, the image arguments, reading the inputs and the
+progress display."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from painterly.config.options import option_fields
+from painterly.config.presets import PRESETS
+from painterly.engine.optimize import Progress
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line instead of usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def default_text(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v:g}" for k, v in value.items()) or "none"
+    if value is None:
+        return "off"
+    if value == ():
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def option_flag(f: dataclasses.Field) -> str:
+    """The command-line flag of an Options field: ``--style-weight``, or its own (``--mask``)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def option_argv(given: dict[str, object]) -> list[str]:
+    """Options as parsed from flags (``{dest: text or [texts]}``) back into flags."""
+    flags = {f.name: option_flag(f) for f in option_fields()} | {
+        "preset": "--preset",
+        "ratio": "--ratio",
+    }
+    argv: list[str] = []
+    for name, value in given.items():
+        for text in value if isinstance(value, list) else [value]:
+            argv += [flags[name], str(text)]
+    return argv
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Options field; values stay text and Options validates them."""
+    group = parser.add_argument_group("style-transfer options")
+    group.add_argument(
+        "--preset",
+        metavar="|".join(PRESETS),
+        help="start from a reference setting; options given as well override it "
+        "(default: none, i.e. the defaults below, which equal gatys2016)",
+    )
+    for f in option_fields():
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        choices = f.metadata.get("choices")
+        metavar = f.metadata.get("metavar") or ("|".join(choices) if choices else None)
+        if metavar is None:
+            metavar = "N" if isinstance(default, int) else "X"
+
+        group.add_argument(
+            option_flag(f),
+            dest=f.name,
+            metavar=metavar,
+            action=f.metadata.get("action", "store"),
+            help=f"{f.metadata['help']} (default: {default_text(default)})",
+        )
+        if f.name == "style_weight":
+            group.add_argument(
+                "--ratio",
+                metavar="ALPHA/BETA",
+                help="content-to-style ratio α/β of the paper; sets the style weight to "
+                "content weight / ratio (default: 1/style weight)",
+            )
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """CONTENT and the style images: STYLE … after it, or ``--style FILE …`` anywhere."""
+    parser.add_argument("content", help="the photograph to paint")
+    parser.add_argument(
+        "style",
+        nargs="*",
+        default=[],
+        help="the painting(s) whose style to use; several are blended (see --style-blend); "
+        "none when the styles come with --mask",
+    )
+    parser.add_argument(
+        "--style",
+        dest="more_styles",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="STYLE",
+        help="style images, as an alternative to (or after) the STYLE arguments",
+    )
+
+
+def image_paths(args: dict) -> tuple[str, list[str]]:
+    """Pop CONTENT and the style paths (STYLE … then --style …) from parsed ``args``."""
+    return args.pop("content"), [*args.pop("style"), *args.pop("more_styles")]
+
+
+def load_inputs(content: str, styles: Sequence[str]) -> tuple[Image.Image, list[Image.Image]]:
+    """Read the content and style images (a user error raises PainterlyError)."""
+    from painterly.io.images import load_image
+
+    return load_image(content, "content image"), [load_image(s, "style image") for s in styles]
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+def progress_printer(stream=None) -> Callable[[Progress], None]:
+    """Progress display: one rewritten line on a terminal; else the first line, one per 10 %."""
+    stream = stream or sys.stderr
+    interactive = stream.isatty()
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        now = time.monotonic()
+        final = p.iteration == p.total
+        if interactive and not final and now - last[0] < 0.2:
+            return
+        if (
+            not interactive
+            and not final
+            and p.iteration > 1
+            and p.iteration % max(1, p.total // 10)
+        ):
+            return
+        last[0] = now
+        width = 24
+        filled = width * p.iteration // p.total
+        terms = " ".join(f"{k} {v:.3g}" for k, v in p.losses.items())
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.iteration}/{p.total} {terms} "
+            f"| {p.elapsed / p.iteration:.2f} s/it ETA {format_seconds(p.eta)}"
+        )
+        stream.write(
+            ("\r" + line + "\x1b[K" + ("\n" if final else "")) if interactive else line + "\n"
+        )
+        stream.flush()
+
+    return show

@@ -1,0 +1,163 @@
+"""``painterly leak``: measure content leak over rounds of stylisation and a round trip."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from painterly.commands.common import (
+    Parser,
+    add_image_arguments,
+    add_option_flags,
+    image_paths,
+    load_inputs,
+)
+from painterly.config.options import Options
+from painterly.errors import Interrupted, PainterlyError
+from painterly.report.leak import (
+    COMPARE_SIDE,
+    check_outputs,
+    compare,
+    continuous_rounds,
+    draw_sheet,
+    plot_curves,
+    round_trip,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+
+    parser = Parser(
+        prog="painterly leak",
+        description="Measure content leak: stylise, feed the output back as the next "
+        "round's content (styles in turn), and compare every round with the photograph "
+        "(SSIM of luminance, Sobel edge agreement); also a round trip (stylise, then "
+        "stylise the result with the photograph as the style).",
+        argument_default=argparse.SUPPRESS,
+    )
+    add_image_arguments(parser)
+    parser.add_argument(
+        "-o", "--out-dir", required=True, help="folder for METHOD-leak.json, -curve.png, -sheet.jpg"
+    )
+    parser.add_argument(
+        "--rounds", default="20", metavar="N", help="rounds of stylisation (default: 20)"
+    )
+    parser.add_argument(
+        "--no-round-trip",
+        dest="round_trip",
+        action="store_false",
+        default=True,
+        help="skip the round-trip test",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", default=False, help="replace existing outputs"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=False, help="no progress lines"
+    )
+    add_option_flags(parser)
+    return parser
+
+
+def _rounds(text: str) -> int:
+    try:
+        rounds = int(text)
+    except ValueError:
+        raise PainterlyError(f"--rounds must be a whole number, not {text!r}") from None
+    if not 1 <= rounds <= 1000:
+        raise PainterlyError(f"--rounds must be between 1 and 1000, not {rounds}")
+    return rounds
+
+
+def command(argv: Sequence[str]) -> int:
+    """``painterly leak CONTENT STYLE… -o DIR [--rounds N] [--method M] [options]``."""
+    from painterly.api import run
+    from painterly.io.files import write_atomically, write_json
+    from painterly.report.sheets import jpeg_copy
+
+    args = vars(_parser().parse_args(argv))
+    out_dir = Path(args.pop("out_dir"))
+    rounds = _rounds(args.pop("rounds"))
+    overwrite, quiet, with_trip = args.pop("overwrite"), args.pop("quiet"), args.pop("round_trip")
+    content_path, style_paths = image_paths(args)
+    if args.get("masks"):
+        raise PainterlyError("painterly leak stylises the whole image; it takes no --mask")
+    if args.get("style_blend"):
+        raise PainterlyError(
+            "painterly leak uses the styles in turn, one per round; no --style-blend"
+        )
+    options = Options.build(**args)
+    paths = check_outputs(out_dir, options.method, overwrite)
+    content, styles = load_inputs(content_path, style_paths)
+    if not styles:
+        raise PainterlyError("give at least one style image")
+
+    def stylise(image: Image.Image, style: Image.Image) -> Image.Image:
+        try:
+            return run(image, style, options).image
+        except Interrupted:
+            raise KeyboardInterrupt from None
+
+    def show(record: dict) -> None:
+        if not quiet:
+            print(
+                f"round {record['round']}/{rounds}: SSIM {record['ssim']:.3f}, "
+                f"edges {record['edges']:.3f} ({record['seconds']:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    started = time.perf_counter()
+    outputs, records = continuous_rounds(content, styles, stylise, rounds, show)
+    trip = None
+    if with_trip:
+        _, back, trip_record = round_trip(content, styles[0], stylise)
+        trip = (back, trip_record)
+        if not quiet:
+            print(
+                f"round trip: SSIM {trip_record['ssim']:.3f}, edges {trip_record['edges']:.3f}",
+                file=sys.stderr,
+            )
+    unrelated = compare(styles[0].resize(outputs[0].size, Image.Resampling.LANCZOS), content)
+    report = {
+        "method": options.method,
+        "content": content_path,
+        "styles": style_paths,
+        "rounds": records,
+        "round_trip": trip[1] if trip else None,
+        "style_vs_content": unrelated,
+        "compare_side": COMPARE_SIDE,
+        "size": list(outputs[0].size),
+        "options": {k: v for k, v in args.items()},
+        "wall_seconds": time.perf_counter() - started,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    note = (
+        f"{options.method} at {outputs[0].width}x{outputs[0].height} px; each round stylises "
+        "the previous round's output; SSIM of luminance and edge agreement with the photograph "
+        f"at {COMPARE_SIDE} px (1 = all of it)"
+    )
+    sheet = draw_sheet(
+        f"Content leak: {options.method}, {rounds} rounds", note, content, styles, outputs,
+        records, trip,
+    )  # fmt: skip
+    small, quality = jpeg_copy(sheet)
+    write_atomically(
+        paths["sheet"],
+        lambda temp: small.save(temp, format="JPEG", quality=quality, subsampling=0),
+        overwrite,
+    )
+    try:
+        write_atomically(paths["curve"], lambda temp: plot_curves([report], Path(temp)), overwrite)
+        report["curve"] = paths["curve"].name
+    except ImportError:
+        report["curve"] = None
+        print("painterly: note: no curve drawn: matplotlib is not installed", file=sys.stderr)
+    write_json(report, paths["json"])
+    print(paths["json"])
+    return 0

@@ -1,0 +1,1 @@
+"""Options, presets and the schedule: what a run is asked to do."""

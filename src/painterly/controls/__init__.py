@@ -1,0 +1,1 @@
+"""The controls over a transfer: colour, regions (masks), blended styles and strength."""

@@ -1,0 +1,1 @@
+"""Sheets, similarity measures and the studies built on them (reproduce, sweep, leak)."""
