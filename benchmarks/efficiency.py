@@ -4,13 +4,12 @@ Both are measured in the same process, one after the other, at the same precisio
 thread count, so the ratio holds even when other jobs slow the machine down for a while.
 The peak is the best of several runs of one large 3×3 convolution (256 → 256 channels at
 64 × 64), the operation that dominates VGG-19; the evaluation is painterly's
-:class:`~painterly.methods.gatys.Objective` forward plus backward to the image, with the
+:class:`~painterly.engine.objective.Objective` forward plus backward to the image, with the
 FLOPs of :mod:`benchmarks.flops`. Best-of-N is used for both, as the least disturbed sample.
 """
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -22,9 +21,11 @@ from torch.nn import functional as F
 
 from benchmarks.flops import conv_flops, evaluation_flops
 from painterly.config.options import Options
+from painterly.controls.inputs import prepare_inputs
+from painterly.engine.plan import resolve
+from painterly.engine.session import Session
 from painterly.io.images import load_image
-from painterly.methods.gatys import deepest_layer, single_objective
-from painterly.models import load_encoder
+from painterly.methods import gatys
 
 PEAK_SHAPE = (256, 256, 64, 64)  # C_in, C_out, H, W of the peak-probe convolution
 # bf16 convolutions on a CPU without native bf16 run 10–500× slower than fp32: probe on a
@@ -125,29 +126,20 @@ def time_evaluation(
 ) -> EvaluationTiming:
     """Time painterly's gatys2016 loss evaluation at long side ``size`` against ``peak``.
 
-    ``autocast_dtype`` runs the evaluation under CPU autocast at that precision (used only
-    where the CPU has a faster native path than fp32).
+    ``autocast_dtype`` runs the evaluation's convolutions at that precision, as the plan
+    of ``--precision bf16`` does (used only where the CPU has a faster native path).
     """
-    options = Options.build(preset="gatys2016", size=size, device="cpu")
-    content_img, style_img = load_image(content), load_image(style)
-    last = deepest_layer(options)
-    cpu = torch.device("cpu")
-    encoder = load_encoder(options.weights, options.pooling, "zeros", last, cpu)
-    objective = single_objective(encoder, content_img, [style_img], options, cpu)
+    precision = PRECISION_NAMES.get(autocast_dtype or torch.float32, str(autocast_dtype))
+    options = Options.build(preset="gatys2016", size=size, device="cpu", precision=precision)
+    inputs = prepare_inputs(load_image(content), [load_image(style)], options)
+    plan = resolve(options, inputs, gatys.network(options))
+    objective = Session(plan, inputs).objective(plan.stages[0], options)
     x = torch.rand_like(objective.targets.content_image).requires_grad_(True)
     _, _, h, w = x.shape
-    precision = PRECISION_NAMES.get(autocast_dtype or torch.float32, str(autocast_dtype))
-    context = (
-        contextlib.nullcontext
-        if autocast_dtype is None
-        else lambda: torch.autocast("cpu", dtype=autocast_dtype)
-    )
 
     def evaluate() -> None:
         x.grad = None
-        with context():
-            total = objective(x)["total"]
-        total.backward()
+        objective(x)["total"].backward()
 
     times = _best_seconds(evaluate, repeats, warmup=1, budget_s=600.0)
     flops = evaluation_flops(h, w, options.layers, options.style_layers).total

@@ -15,41 +15,35 @@ import time
 
 from painterly.api import run
 from painterly.config.options import Options
-from painterly.engine.optimize import Progress
-
-
-class _TargetReached(Exception):
-    """Raised from the progress callback to end a run once the target loss is reached."""
+from painterly.engine.optimize import Cancel, Progress
+from painterly.errors import Interrupted
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     options = Options.build(**spec["options"])
     stop_below = spec.get("stop_below")
-    # Evaluation number at which each stage ends; stage k covers (ends[k-1], ends[k]].
-    ends, done = [], 0
-    for _, iterations in options.stages:
-        done += iterations
-        ends.append(done)
-    final = len(ends) - 1
+    reached = Cancel()
 
     def report(progress: Progress) -> None:
-        stage = next(k for k, end in enumerate(ends) if progress.iteration <= end)
+        final = progress.stage == progress.stages - 1
         loss = progress.losses["total"]
-        print(f"EVAL {stage} {int(stage == final)} {loss!r}", flush=True)
-        if stop_below is not None and stage == final and loss <= stop_below:
-            raise _TargetReached
+        print(f"EVAL {progress.stage} {int(final)} {loss!r}", flush=True)
+        if stop_below is not None and final and loss <= stop_below:
+            reached.set("target reached")
 
     start = time.perf_counter()
     try:
-        result = run(spec["content"], spec["style"], options, callback=report)
+        result = run(spec["content"], spec["style"], options, callback=report, cancel=reached)
         summary = {
             "reached": False,
             "losses": result.losses,
             "iterations": result.iterations,
             "seconds": result.seconds,
         }
-    except _TargetReached:
+    except Interrupted:
+        if not reached.is_set():
+            raise
         summary = {"reached": True, "seconds": time.perf_counter() - start}
     print("RESULT " + json.dumps(summary), flush=True)
     return 0

@@ -11,9 +11,10 @@ from PIL import Image
 import painterly
 from painterly.config.options import Options
 from painterly.controls.colour import rgb_to_yiq, to_array
+from painterly.engine import session
 from painterly.errors import PainterlyError
 from painterly.io.images import to_tensor
-from painterly.methods import feedforward, gatys
+from painterly.methods import feedforward
 from painterly.methods.adain import adaptive_instance_norm, mean_std
 from painterly.methods.wct import covariance, whiten_colour
 from painterly.models import weights
@@ -249,8 +250,8 @@ def test_init_adain_starts_the_optimisation_from_the_adain_result(
 def test_initial_image_needs_the_adain_maker_for_init_adain():
     options = Options(init="adain")
     with pytest.raises(ValueError, match="adain"):
-        gatys.initial_image(options, torch.zeros(1, 3, 8, 8), Image.new("RGB", (8, 8)))
-    made = gatys.initial_image(
+        session.initial_image(options, torch.zeros(1, 3, 8, 8), Image.new("RGB", (8, 8)))
+    made = session.initial_image(
         options, torch.zeros(1, 3, 8, 8), Image.new("RGB", (8, 8)), lambda: torch.ones(1, 3, 8, 8)
     )
     assert torch.equal(made, torch.ones(1, 3, 8, 8))

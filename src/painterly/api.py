@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from PIL import Image
 
 from painterly.config.options import Options
-from painterly.engine.optimize import Progress
+from painterly.engine.optimize import Cancel, Progress
 from painterly.io.images import load_image, to_rgb
 from painterly.methods import RUNNERS, Result
 
@@ -33,6 +33,7 @@ def run(
     style: StyleInput,
     options: Options | None = None,
     callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
 ) -> Result:
     """Stylise with full control: returns a :class:`Result` (image, losses, timings).
 
@@ -40,11 +41,14 @@ def run(
     or None when ``options.masks`` name a style for each region. ``callback`` receives a
     :class:`~painterly.engine.optimize.Progress` after every loss evaluation;
     ``progress.image()`` renders the current iterate on request. ``result.options`` holds
-    the α and β used, which ``options.strength`` chooses for this pair.
+    the α and β used, which ``options.strength`` chooses for this pair. Setting
+    ``cancel`` (a :class:`~painterly.engine.optimize.Cancel`, from any thread) stops the run
+    as Ctrl-C does: :class:`~painterly.errors.Interrupted` is raised with the best image so
+    far as ``best`` (None if there is none yet, e.g. during the strength pilots).
     """
     options = options or Options()
     return RUNNERS[options.method](
-        _as_image(content, "content image"), _as_images(style), options, callback
+        _as_image(content, "content image"), _as_images(style), options, callback, cancel
     )
 
 

@@ -1,4 +1,11 @@
-"""The one exception type for mistakes a user can fix."""
+"""The one exception type for mistakes a user can fix, and the one for a stopped run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class PainterlyError(Exception):
@@ -10,13 +17,14 @@ class PainterlyError(Exception):
 
 
 class Interrupted(Exception):
-    """The user stopped a run (Ctrl-C); ``best`` is the best image so far, if any.
+    """A run was stopped (Ctrl-C, or its :class:`~painterly.engine.optimize.Cancel` set).
 
-    ``best`` is whatever the layer that raised it had: the optimiser stores the tensor,
-    the method turns it into a PIL image before passing the exception on.
+    ``best`` is the best image so far as a PIL image, finished like a result, or None when
+    the run had none yet (it was stopped during the strength pilots or before a
+    feed-forward pass); ``iteration`` is how many evaluations had been made.
     """
 
-    def __init__(self, best: object, iteration: int) -> None:
+    def __init__(self, best: Image.Image | None, iteration: int) -> None:
         super().__init__(f"interrupted at iteration {iteration}")
         self.best = best
         self.iteration = iteration

@@ -105,7 +105,8 @@ def command(argv: Sequence[str]) -> int:
         result = run(content, styles, options, report)
     except Interrupted as stop:
         if stop.best is None:
-            raise
+            print("\npainterly: interrupted before there was an image to keep", file=sys.stderr)
+            return EXIT_INTERRUPTED
         saved = save_image(
             stop.best, _free_path(sibling_path(out, "interrupted"), overwrite), overwrite=overwrite
         )

@@ -18,7 +18,6 @@ from painterly.controls.colour import prepare_colour
 from painterly.controls.masks import load_masks
 from painterly.errors import PainterlyError
 from painterly.io.images import load_image
-from painterly.methods.base import working_sizes
 
 
 @dataclass(frozen=True)
@@ -91,11 +90,3 @@ def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options:
     else:
         regions = (Region(tuple(zip(styles, weights, strict=True))),)
     return Inputs(content, regions, finish)
-
-
-def stage_sizes(
-    inputs: Inputs, options: Options, min_side: int
-) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """(width, height) of the output at ``options.size`` and of each style image."""
-    sizes = [working_sizes(inputs.content, style, options, min_side) for style in inputs.styles]
-    return sizes[0][0], [style_wh for _, style_wh in sizes]

@@ -1,21 +1,21 @@
 """The image-optimisation loop: L-BFGS or Adam over the pixels of one image.
 
-It knows nothing of files, networks or the CLI: it minimises ``objective(image)["total"]``
-and reports every evaluation through a callback.
+It knows nothing of files, networks or the CLI: it minimises ``objective(image)["total"]``,
+reports every evaluation through a callback, and stops early when its :class:`Cancel` is set
+or on Ctrl-C, returning the best image so far either way.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from painterly.errors import Interrupted
-
-# L-BFGS memory: 20 pairs cost 2 × 20 image-sized vectors (≈ 160 MB at 1024 px), which
-# keeps large images affordable; longer histories gave no visible gain in our runs.
+# L-BFGS memory: 20 pairs cost 2 × 20 image-sized vectors (≈ 380 MB at 1024 × 768 in
+# float32), which keeps large images affordable; longer histories gave no visible gain.
 LBFGS_HISTORY = 20
 
 
@@ -28,16 +28,52 @@ def history_pairs(optimizer: str) -> int:
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
+class Cancel:
+    """A request to stop a run, made from any thread (the studio's cancel button, a
+    benchmark that has measured what it wanted). The optimiser looks at it after every
+    evaluation and ends with the best image so far; ``reason`` says why it was set."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
 class _BudgetSpent(Exception):
     """Raised inside the L-BFGS step once ``iterations`` evaluations have been made."""
 
 
+class _Stop(Exception):
+    """Raised inside a step when the :class:`Cancel` is set."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one optimiser run lies in a schedule: stage ``stage`` of ``stages``, at
+    ``size`` (width, height), after ``offset`` evaluations of ``total`` in all."""
+
+    stage: int = 0
+    stages: int = 1
+    size: tuple[int, int] = (0, 0)
+    offset: int = 0
+    total: int = 0
+
+
 @dataclass
 class Progress:
-    """One report from the loop: after loss evaluation ``iteration`` of ``total``.
+    """One report from the loop: after loss evaluation ``iteration`` of ``total`` (counted
+    over the whole schedule), which is evaluation ``stage_iteration`` of ``stage_total`` in
+    stage ``stage`` (0-based) of ``stages``, at ``stage_size`` (width, height).
 
     ``losses`` holds the weighted terms (``content``, ``style``, ``tv``) and ``total``;
-    ``image()`` renders the current iterate to a PIL image only when a caller asks.
+    ``elapsed`` is the seconds since the schedule started; ``image()`` renders the current
+    iterate to a PIL image only when a caller asks.
     """
 
     iteration: int
@@ -45,6 +81,11 @@ class Progress:
     losses: dict[str, float]
     elapsed: float
     render: Callable[[], object] = field(repr=False)
+    stage: int = 0
+    stages: int = 1
+    stage_size: tuple[int, int] = (0, 0)
+    stage_iteration: int = 0
+    stage_total: int = 0
 
     @property
     def eta(self) -> float:
@@ -58,42 +99,50 @@ class Progress:
 
 @dataclass
 class Outcome:
-    """What the loop returns: the best image seen, its losses, and how long it took."""
+    """What the loop returns: the best image seen, its losses, how many evaluations it made
+    and how long they took, and whether it was stopped before its budget was spent."""
 
     image: torch.Tensor
     losses: dict[str, float]
     iterations: int
     seconds: float
+    stopped: bool = False
 
 
 def optimize(
     image: torch.Tensor,
     objective: Objective,
     *,
-    optimizer: str = "lbfgs",
-    iterations: int = 500,
-    learning_rate: float = 0.02,
+    optimizer: str,
+    iterations: int,
+    learning_rate: float,
     lbfgs_restart: int = 0,
     callback: Callable[[Progress], None] | None = None,
     render: Callable[[torch.Tensor], object] | None = None,
-    offset: int = 0,
-    grand_total: int | None = None,
+    span: Span | None = None,
+    started: float | None = None,
+    cancel: Cancel | None = None,
 ) -> Outcome:
     """Minimise the objective over the pixels of ``image`` (which is not modified).
 
     ``iterations`` counts loss evaluations, so L-BFGS and Adam runs of the same length cost
     the same. ``lbfgs_restart`` > 0 starts L-BFGS afresh (empty history) every that many
     evaluations, as the Keras example's rounds of ``fmin_l_bfgs_b`` do. The best
-    (lowest-loss) iterate is returned; on Ctrl-C, :class:`Interrupted` carries it instead.
-    Reports count from ``offset`` up to ``grand_total`` when this is one stage of several.
+    (lowest-loss) iterate is returned; ``cancel`` or Ctrl-C end the loop early with
+    ``stopped`` set. Reports place each evaluation in ``span`` (one stage of a schedule)
+    and count time from ``started`` (``time.perf_counter()``; default: now).
     """
+    span = span or Span(size=(image.shape[-1], image.shape[-2]), total=iterations)
     x = image.detach().clone().requires_grad_(True)
     best = {"loss": float("inf"), "image": x.detach().clone(), "losses": {}}
     count = 0
     start = time.perf_counter()
+    origin = start if started is None else started
 
     def evaluate() -> torch.Tensor:
         nonlocal count
+        if cancel is not None and cancel.is_set():
+            raise _Stop
         if count >= iterations:
             # The line search may ask for more evaluations than the budget has left.
             raise _BudgetSpent
@@ -108,54 +157,72 @@ def optimize(
             snapshot = x.detach()
             callback(
                 Progress(
-                    iteration=offset + count,
-                    total=grand_total or iterations,
+                    iteration=span.offset + count,
+                    total=span.total,
                     losses=values,
-                    elapsed=time.perf_counter() - start,
+                    elapsed=time.perf_counter() - origin,
                     render=(lambda: render(snapshot.clone())) if render else (lambda: None),
+                    stage=span.stage,
+                    stages=span.stages,
+                    stage_size=span.size,
+                    stage_iteration=count,
+                    stage_total=iterations,
                 )
             )
         return terms["total"]
 
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"unknown optimizer {optimizer!r}")
+    stopped = False
     try:
         if optimizer == "lbfgs":
-            # One step runs a whole L-BFGS round; a round ends early only when the gradient
-            # or the step vanishes (tolerances are 0), which means it has converged.
-            while count < iterations:
-                budget = iterations - count
-                if lbfgs_restart:
-                    budget = min(budget, lbfgs_restart)
-                opt = torch.optim.LBFGS(
-                    [x],
-                    lr=1.0,
-                    max_iter=budget,
-                    max_eval=budget,
-                    tolerance_grad=0.0,
-                    tolerance_change=0.0,
-                    history_size=LBFGS_HISTORY,
-                    # Without a line search a large loss (big β, flat start) makes the first
-                    # steps overshoot and the run stalls at its start; Gatys et al. used
-                    # L-BFGS with a line search too.
-                    line_search_fn="strong_wolfe",
-                )
-                before = count
-                try:
-                    opt.step(evaluate)
-                except _BudgetSpent:
-                    break
-                if count - before < budget:
-                    break
+            _lbfgs(x, evaluate, iterations, lbfgs_restart, lambda: count)
         else:
             opt = torch.optim.Adam([x], lr=learning_rate)
             while count < iterations:
                 opt.step(evaluate)
-    except KeyboardInterrupt:
-        raise Interrupted(best["image"], count) from None
+    except (_Stop, KeyboardInterrupt):
+        stopped = True
     return Outcome(
         image=best["image"],
         losses=best["losses"],
         iterations=count,
         seconds=time.perf_counter() - start,
+        stopped=stopped,
     )
+
+
+def _lbfgs(
+    x: torch.Tensor,
+    evaluate: Callable[[], torch.Tensor],
+    iterations: int,
+    restart: int,
+    count: Callable[[], int],
+) -> None:
+    """L-BFGS rounds until ``iterations`` evaluations are spent (or it converges)."""
+    # One step runs a whole L-BFGS round; a round ends early only when the gradient or the
+    # step vanishes (tolerances are 0), which means it has converged.
+    while count() < iterations:
+        budget = iterations - count()
+        if restart:
+            budget = min(budget, restart)
+        opt = torch.optim.LBFGS(
+            [x],
+            lr=1.0,
+            max_iter=budget,
+            max_eval=budget,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            history_size=LBFGS_HISTORY,
+            # Without a line search a large loss (big β, flat start) makes the first steps
+            # overshoot and the run stalls at its start; Gatys et al. used L-BFGS with a
+            # line search too.
+            line_search_fn="strong_wolfe",
+        )
+        before = count()
+        try:
+            opt.step(evaluate)
+        except _BudgetSpent:
+            return
+        if count() - before < budget:
+            return

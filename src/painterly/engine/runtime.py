@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Callable
 
 import torch
 
@@ -50,10 +51,20 @@ def cpu_has_bf16() -> bool:
     """
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            flags = cpuinfo.read()
+            return native_bf16(cpuinfo.read())
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def native_bf16(cpuinfo: str) -> bool:
+    """Whether the ``flags`` lines of a /proc/cpuinfo text name a native bf16 instruction."""
+    flags = {
+        flag
+        for line in cpuinfo.splitlines()
+        if line.startswith("flags")
+        for flag in line.partition(":")[2].split()
+    }
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
@@ -88,11 +99,6 @@ def _layer_sizes(height: int, width: int, last_layer: str) -> list[int]:
         stride = layer_stride(name)
         sizes.append(layer_channels(name) * (height // stride) * (width // stride))
     return sizes
-
-
-def activation_bytes(height: int, width: int, last_layer: str) -> int:
-    """Bytes of float32 activations of one VGG-19 forward pass up to ``last_layer``."""
-    return 4 * sum(_layer_sizes(height, width, last_layer))
 
 
 def optimization_bytes(height: int, width: int, last_layer: str, history: int) -> int:
@@ -132,9 +138,10 @@ def check_fits(
     last_layer: str,
     history: int,
     device: torch.device,
-    size: int,
+    advice: Callable[[float], str],
 ) -> None:
-    """Raise PainterlyError, naming the largest size that fits, if the run would not fit.
+    """Raise PainterlyError if the run would not fit, ending with ``advice(scale)``: what to
+    change, given the factor by which the image sides must shrink.
 
     ``output`` and ``style`` are (width, height). The style and content targets come from
     forward passes without gradients, which free each activation once the next layer is
@@ -147,9 +154,8 @@ def check_fits(
     free = available_bytes(device)
     if free is None or need <= free:
         return
-    # Memory grows with the pixel count, i.e. with the square of the side.
-    largest = int(size * (free / need) ** 0.5) // 16 * 16
+    # Memory grows with the pixel count, so the sides shrink with its square root.
     raise PainterlyError(
         f"a {w}×{h} run needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB "
-        f"is free on {device.type}; the largest size that fits is about --size {largest}"
+        f"is free on {device.type}; {advice((free / need) ** 0.5)}"
     )

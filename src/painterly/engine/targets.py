@@ -1,7 +1,8 @@
 """The fixed side of image optimisation: the content features P^l, the style Gram matrices
 A^l of each region, the regions' guidance channels, and the features of the "all style"
 images that ``--strength`` measures retention against. Computed once per output size, then
-shared by every run at that size (the stages of one run, or the cells of ``painterly sweep``).
+shared by every run at that size (:class:`~painterly.engine.session.Session` caches them: the
+stages of one run, the strength pilots, the cells of ``painterly sweep``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def compute_targets(
     content_layers: Sequence[str],
     style_layers: Sequence[str],
     device: torch.device,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype,
     references: bool = False,
 ) -> Targets:
     """Targets for an output of ``content_size`` (width, height).

@@ -27,15 +27,11 @@ from PIL import Image
 from torch.nn import functional as F
 
 from painterly.config.options import Options
-from painterly.controls.inputs import Inputs, prepare_inputs, stage_sizes
-from painterly.engine.optimize import Progress
-from painterly.engine.runtime import (
-    autocast,
-    check_fits,
-    configure,
-    resolve_precision,
-    select_device,
-)
+from painterly.controls.inputs import Inputs, prepare_inputs
+from painterly.engine.optimize import Cancel, Progress
+from painterly.engine.plan import Network, Plan, StagePlan, resolve
+from painterly.engine.runtime import autocast, configure
+from painterly.errors import Interrupted
 from painterly.io.images import to_image, to_tensor
 from painterly.methods.base import Result
 from painterly.models import AdaINDecoder, load_decoder, load_encoder
@@ -101,40 +97,29 @@ def transfer(
         return decoded[..., :h, :w].float().clamp_(0.0, 1.0)
 
 
+def network() -> Network:
+    """What a feed-forward pass asks of its plan: VGG-19 down to relu4_1, sides of at least
+    the decoder's stride, no optimiser history."""
+    return Network(LAYER, STRIDE, 0)
+
+
 def transfer_inputs(
-    inputs: Inputs,
-    options: Options,
-    transform: Transform,
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-    alpha: float | None = None,
+    inputs: Inputs, plan: Plan, stage: StagePlan, transform: Transform, alpha: float
 ) -> torch.Tensor:
-    """:func:`transfer` of prepared ``inputs`` at ``options.size`` (before ``finish``).
+    """:func:`transfer` of prepared ``inputs`` at ``stage``'s sizes (before ``finish``), on
+    the plan's device and in its precision.
 
     Each style is brought to the output's scale × ``style_scale``, as for the optimisation.
     """
-    content_wh, style_whs = stage_sizes(inputs, options, STRIDE)
-    largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
-    # The optimisation's estimate with no L-BFGS history: generous for a pass without
-    # gradients, which frees each activation once the next layer is computed.
-    check_fits(content_wh, largest_style, LAYER, 0, device, options.size)
-    encoder, decoder = networks(device)
-    content = to_tensor(inputs.content.resize(content_wh, Image.Resampling.LANCZOS)).to(device)
+    encoder, decoder = networks(plan.device)
+    content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
     region = inputs.regions[0]
     styles = [
-        (to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(device), weight)
-        for (style, weight), wh in zip(region.styles, style_whs, strict=True)
+        (to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(plan.device), weight)
+        for (style, weight), wh in zip(region.styles, stage.styles, strict=True)
     ]
-    strength = options.strength if alpha is None else alpha
-    with autocast(device, dtype):
-        return transfer(
-            encoder,
-            decoder,
-            content,
-            styles,
-            transform,
-            DEFAULT_STRENGTH if strength is None else strength,
-        )
+    with autocast(plan.device, plan.dtype):
+        return transfer(encoder, decoder, content.to(plan.device), styles, transform, alpha)
 
 
 def run_transform(
@@ -143,18 +128,25 @@ def run_transform(
     options: Options,
     transform: Transform,
     callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
 ) -> Result:
-    """The entry point of a feed-forward method: prepare, transfer, finish.
+    """The entry point of a feed-forward method: prepare, plan, transfer, finish.
 
     ``callback`` gets one :class:`Progress` for the single pass, so front ends show
-    feed-forward runs like optimisation runs.
+    feed-forward runs like optimisation runs. A ``cancel`` set before the pass starts
+    raises :class:`Interrupted` (the pass itself is not interrupted: it takes seconds).
     """
     started = time.perf_counter()
     inputs = prepare_inputs(content, styles, options)
-    device = select_device(options.device)
-    configure(device)
-    dtype = resolve_precision(options.precision, device)
-    image = transfer_inputs(inputs, options, transform, device, dtype)
+    # The optimisation's memory estimate with no history: generous for a pass without
+    # gradients, which frees each activation once the next layer is computed.
+    plan = resolve(options, inputs, network())
+    configure(plan.device)
+    if cancel is not None and cancel.is_set():
+        raise Interrupted(None, 0)
+    alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
+    (stage,) = plan.stages
+    image = transfer_inputs(inputs, plan, stage, transform, alpha)
     seconds = time.perf_counter() - started
     if callback is not None:
         callback(
@@ -164,6 +156,9 @@ def run_transform(
                 losses={},
                 elapsed=seconds,
                 render=lambda: inputs.finish(to_image(image)),
+                stage_size=stage.output,
+                stage_iteration=1,
+                stage_total=1,
             )
         )
     return Result(

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from painterly.config.options import Options
-from painterly.engine.optimize import Progress
+from painterly.engine.optimize import Cancel, Progress
 from painterly.methods.base import Result
 from painterly.methods.feedforward import run_transform
 
@@ -74,6 +74,7 @@ def run(
     styles: Sequence[Image.Image],
     options: Options,
     callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
 ) -> Result:
     """Stylise ``content`` with ``styles`` by WCT at relu4_1 and the AdaIN decoder."""
-    return run_transform(content, styles, options, whiten_colour, callback)
+    return run_transform(content, styles, options, whiten_colour, callback, cancel)

@@ -30,8 +30,6 @@ from painterly.report.similarity import edge_agreement, ssim
 
 Stylise = Callable[[Image.Image, Image.Image], Image.Image]
 """(content, style) → stylised image: one application of the method under test."""
-
-
 SHEET_ROUNDS = (1, 5, 10, 20)
 
 

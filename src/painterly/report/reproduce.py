@@ -28,9 +28,8 @@ from painterly.io.images import load_image, save_image
 from painterly.methods import Result
 from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
 
+# --- sizes: the one place to tune how long a reproduction takes -------------------------
 PRESET = "gatys2016"
-
-
 FULL_STAGES: dict[str, tuple[tuple[int, int], ...]] = {
     # (long side in px, L-BFGS evaluations) of each coarse-to-fine stage, per kind of sheet
     "fig3": ((128, 150), (256, 150), (512, 80)),
@@ -38,18 +37,11 @@ FULL_STAGES: dict[str, tuple[tuple[int, int], ...]] = {
     "study": ((128, 150), (256, 50)),
     "calibration": ((128, 150),),
 }
-
-
 PREVIEW_STAGES: tuple[tuple[int, int], ...] = ((64, 30),)
-
-
 PHOTO_RATIOS = (1e-3,)
 """α/β of the photo-to-photo sheet, one column each."""
 
-
 CONTENT = "tubingen.jpg"
-
-
 DEFAULT_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
@@ -71,22 +63,15 @@ _FIG3_STYLES = (  # the paper's Figure 3 B–F: file, painting, artist, α/β
     ("wave.jpg", "The Great Wave off Kanagawa", "Hokusai, c. 1831 (for Picasso)", 5e-4),
 )
 _FIG4_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
-
-
 _CALIBRATION_FACTORS = (1e-2, 1.0, 1e2)
 _FIG4_LAYERS = tuple(PAPER_STYLE_LAYERS[:n] for n in range(1, len(PAPER_STYLE_LAYERS) + 1))
 _STUDY_STYLE, _STUDY_RATIO = "starry_night.jpg", 1e-3
-
-
 _PHOTO_STYLE = "rocket.jpg"
 _INITS, _SEEDS = ("content", "style", "noise"), (1, 2)
-
-
 _INPUTS = (
     Picture(CONTENT, "content: Neckarfront, Tübingen (photo)"),
     Picture(_STUDY_STYLE, "style: The Starry Night"),
 )
-
 
 SHEETS: dict[str, Sheet] = {
     sheet.name: sheet

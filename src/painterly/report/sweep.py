@@ -1,11 +1,9 @@
 """``painterly sweep``: explore a pair at preview size before one long run.
 
 Renders a labelled grid, one cell per combination of a column setting (a strength, or an
-α/β) and a row setting (a set of style layers), all from one encoder and one set of
-
-
-targets: the content features and the style Grams are computed once, for every layer any
-cell reads, and each cell only optimises its own image. Prints, for each cell, the
+α/β) and a row setting (a set of style layers), all on one engine session: the content
+features and the style Grams are computed once, for every layer any cell reads, and each
+cell only optimises its own image. Prints, for each cell, the
 command that renders it at full size with the other options given.
 """
 
@@ -16,31 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from painterly.config.options import Options, parse_layers
-from painterly.controls.inputs import prepare_inputs, stage_sizes
-from painterly.engine.optimize import history_pairs
-from painterly.engine.runtime import check_fits, select_device
-from painterly.engine.targets import compute_targets
+from painterly.controls.inputs import prepare_inputs
+from painterly.engine.plan import resolve
 from painterly.errors import PainterlyError
-from painterly.io.images import to_image
-from painterly.methods.gatys import (
-    Objective,
-    adain_start,
-    calibrate_strength,
-    deepest_layer,
-    initial_image,
-    optimize_stage,
-)
-from painterly.models import load_encoder
-from painterly.models.vgg import LAYER_NAMES, layer_stride
+from painterly.methods.gatys import deepest_layer, network, run_session, session
+from painterly.models.vgg import LAYER_NAMES
 from painterly.report.sheets import Cell, Picture, Sheet
 
 DEFAULT_STRENGTHS = (0.25, 0.5, 0.75)
-
-
 DEFAULT_LAYER_SETS = (
     "conv1_1,conv2_1,conv3_1",
     "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1",
@@ -96,37 +80,26 @@ def sweep(
 ) -> dict[str, Image.Image]:
     """Render every cell at ``size`` px with ``iterations`` evaluations; {label: image}.
 
-    Each cell gives the same image as ``painterly.run`` with :func:`cell_options`: the
-    targets are shared, not approximated. ``on_cell(cell, None)`` is called before each
-    cell and ``on_cell(cell, image)`` after it.
+    Every cell runs on one session (:mod:`painterly.engine.session`), whose plan is the
+    first cell's with the encoder cut at the deepest layer any cell reads, and whose
+    targets hold every layer any cell reads: the content features and style Grams are
+    computed once per size, and each cell is ``painterly.run`` of :func:`cell_options` by
+    construction (same device, precision, sizes, targets). ``on_cell(cell, None)`` is
+    called before each cell and ``on_cell(cell, image)`` after it.
     """
     plans = {cell.label: cell_options(options, cell, size, iterations) for cell in cells}
     content_layers = list(dict.fromkeys(n for o in plans.values() for n in o.content_layers))
     style_layers = list(dict.fromkeys(n for o in plans.values() for n in o.style_layers))
     last = max((deepest_layer(o) for o in plans.values()), key=LAYER_NAMES.index)
     inputs = prepare_inputs(content, styles, options)
-    device = select_device(options.device)
     first = next(iter(plans.values()))
-    content_wh, style_whs = stage_sizes(inputs, first, layer_stride(last))
-    largest_style = max(style_whs, key=lambda wh: wh[0] * wh[1])
-    check_fits(content_wh, largest_style, last, history_pairs(options.optimizer), device, size)
-    torch.manual_seed(options.seed)
-    encoder = load_encoder(options.weights, options.pooling, "zeros", last, device)
-    targets = compute_targets(
-        encoder, inputs, content_wh, style_whs, content_layers, style_layers, device
-    )
+    plan = resolve(first, inputs, network(first, last))
+    shared = session(plan, inputs, content_layers=content_layers, style_layers=style_layers)
     images = {}
     for cell in cells:
         if on_cell:
             on_cell(cell, None)
-        cell_opts = plans[cell.label]
-        if cell_opts.strength is not None:
-            cell_opts = calibrate_strength(encoder, inputs, cell_opts, device)
-        objective = Objective(encoder, targets, cell_opts)
-        adain = adain_start(inputs, cell_opts, size, device, torch.float32)
-        start = initial_image(cell_opts, targets.content_image, targets.first_style, adain)
-        outcome = optimize_stage(objective, start, cell_opts, iterations, None, inputs.finish)
-        images[cell.label] = inputs.finish(to_image(objective.compose(outcome.image)))
+        images[cell.label] = run_session(shared, plans[cell.label]).image
         if on_cell:
             on_cell(cell, images[cell.label])
     return images

@@ -1,0 +1,79 @@
+"""The objective of image optimisation: α·L_content + β·L_style + λ_tv·TV (Gatys et al. 2016,
+Eq. 7) against the precomputed :class:`~painterly.engine.targets.Targets` of one stage."""
+
+from __future__ import annotations
+
+import torch
+
+from painterly.config.options import Options
+from painterly.engine import losses
+from painterly.engine.runtime import autocast
+from painterly.engine.targets import Targets
+from painterly.models.vgg import VGG19
+
+
+class Objective:
+    """α·L_content + β·L_style + λ_tv·TV against precomputed :class:`Targets`.
+
+    The style term sums over the regions: Eq. 5 for a region without a mask, the guided
+    loss of Gatys et al. (2017, §4.1) for one with. With masks, the image optimised is only
+    what the regions paint: every evaluation sees W·x + (1 − W)·content (see
+    :meth:`compose`), so uncovered parts keep the content exactly. The terms are normalised
+    by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`); α, β and the layers are
+    the options' (the targets may hold more layers, as a sweep's do). The convolutions run
+    in ``dtype`` (the plan's precision); the losses are summed in float32.
+    """
+
+    def __init__(
+        self, encoder: VGG19, targets: Targets, options: Options, dtype: torch.dtype
+    ) -> None:
+        self.encoder = encoder
+        self.targets = targets
+        self.options = options
+        self.dtype = dtype
+        self.convention = losses.CONVENTIONS[options.loss_convention]
+        self.layers = options.layers
+
+    def content_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Σ_l w_l L_content at the content layers (Eq. 1 in the convention's form)."""
+        zero = torch.zeros((), device=self.targets.content_image.device)
+        return sum(
+            (
+                w * self.convention.content(features[n], self.targets.content[n])
+                for n, w in self.options.content_layers.items()
+            ),
+            zero,
+        )
+
+    def style_loss(self, features: dict[str, torch.Tensor], pixels: int) -> torch.Tensor:
+        """L_style (Eq. 5) summed over the regions, guided where a region has a mask."""
+        o, layer_loss = self.options, self.convention.style_layer
+        total = torch.zeros((), device=self.targets.content_image.device)
+        for region in self.targets.styles:
+            if region.guides is None:
+                term = losses.style_loss(features, region.grams, o.style_layers, layer_loss, pixels)
+            else:
+                term = losses.guided_style_loss(
+                    features, region.grams, region.guides, o.style_layers, layer_loss, pixels
+                )
+            total = total + term
+        return total
+
+    def compose(self, image: torch.Tensor) -> torch.Tensor:
+        """The image the losses see: painted regions from ``image``, the rest the content."""
+        w = self.targets.coverage
+        return image if w is None else w * image + (1 - w) * self.targets.content_image
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        image = self.compose(image)
+        with autocast(image.device, self.dtype):
+            features = self.encoder(image, self.layers)
+        o, c = self.options, self.convention
+        terms = {"content": o.content_weight * self.content_loss(features)}
+        if o.style_layers:
+            pixels = image.shape[2] * image.shape[3]
+            terms["style"] = o.style_weight * self.style_loss(features, pixels)
+        if o.tv_weight:
+            terms["tv"] = o.tv_weight * c.tv(image)
+        terms["total"] = sum(terms.values())
+        return terms

@@ -1,0 +1,156 @@
+"""The plan of a run, resolved once from the Options and the inputs: where it computes and in
+which number format, the schedule as a list of stages with the pixel sizes of every image,
+how deep the network goes, and whether it fits in memory.
+
+Every method, command and study takes a plan instead of resolving these itself, so two runs
+with the same options cannot disagree on any of them (a sweep cell and its printed command,
+a strength pilot and the run it calibrates), on any CPU or GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from painterly.config.options import Options
+from painterly.controls.inputs import Inputs
+from painterly.engine.runtime import check_fits, resolve_precision, select_device
+from painterly.errors import PainterlyError
+from painterly.io.images import long_side_size
+
+Size = tuple[int, int]
+"""(width, height) in pixels."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """What a method's network asks of the plan: the deepest layer it reads (the encoder is
+    cut there), the down-sampling every image side must survive (``min_side`` pixels), and
+    the image-sized vector pairs its optimiser keeps (0 for a single pass)."""
+
+    last_layer: str
+    min_side: int
+    history: int
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage of the schedule: ``iterations`` evaluations at ``size`` px (along the
+    options' ``size_side``), with the output and each style image at these pixel sizes."""
+
+    index: int
+    size: int
+    iterations: int
+    output: Size
+    styles: tuple[Size, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run decides before it computes; see the module docstring.
+
+    ``content_size`` and ``style_sizes`` are the input images' own sizes, kept so further
+    stages (the strength pilots, a sweep's preview) are sized by the same rule.
+    """
+
+    options: Options
+    device: torch.device
+    dtype: torch.dtype
+    network: Network
+    stages: tuple[StagePlan, ...]
+    content_size: Size
+    style_sizes: tuple[Size, ...]
+
+    @property
+    def total(self) -> int:
+        """Evaluations of the whole schedule."""
+        return sum(stage.iterations for stage in self.stages)
+
+    @property
+    def last_layer(self) -> str:
+        return self.network.last_layer
+
+    def stage(self, size: int, iterations: int, index: int = 0) -> StagePlan:
+        """A stage of ``size`` px sized like the plan's own (PainterlyError if too small)."""
+        o = self.options
+        output, styles = working_sizes(
+            self.content_size, self.style_sizes, size, o.size_side, o.style_scale,
+            self.network.min_side,
+        )  # fmt: skip
+        return StagePlan(index, size, iterations, output, styles)
+
+    def fits(self, size: int) -> bool:
+        """Whether every image keeps ``network.min_side`` pixels a side at ``size`` px."""
+        try:
+            self.stage(size, 1)
+        except PainterlyError:
+            return False
+        return True
+
+
+def working_sizes(
+    content: Size,
+    styles: Sequence[Size],
+    size: int,
+    size_side: str,
+    style_scale: float,
+    min_side: int,
+) -> tuple[Size, tuple[Size, ...]]:
+    """(width, height) of the output at ``size`` px along ``size_side``, and of each style.
+
+    As in the paper, a style image is brought to the output's scale: its long side becomes
+    the output's long side × ``style_scale``. Every image must keep at least ``min_side``
+    pixels on each side, the down-sampling of the deepest layer used. Nothing is resized
+    here, so a run can be checked against the memory it needs first.
+    """
+    output = long_side_size(content, size, size_side)
+    style_sizes = tuple(
+        long_side_size(style, max(1, round(max(output) * style_scale))) for style in styles
+    )
+    for role, (w, h), flag in [("content", output, "--size")] + [
+        ("style", wh, "--style-scale") for wh in style_sizes
+    ]:
+        if min(w, h) < min_side:
+            raise PainterlyError(
+                f"at this size the {role} image is {w}×{h} pixels, but the network needs at "
+                f"least {min_side} on each side; raise {flag} or use a less elongated image"
+            )
+    return output, style_sizes
+
+
+def resolve(options: Options, inputs: Inputs, network: Network) -> Plan:
+    """The plan of ``options`` on ``inputs`` for ``network``: device, precision, the stages
+    and their sizes; raises PainterlyError if the largest stage would not fit in memory."""
+    device = select_device(options.device)
+    dtype = resolve_precision(options.precision, device)
+    content_size = inputs.content.size
+    style_sizes = tuple(style.size for style in inputs.styles)
+    plan = Plan(options, device, dtype, network, (), content_size, style_sizes)
+    stages = tuple(
+        plan.stage(size, iterations, index)
+        for index, (size, iterations) in enumerate(options.stages)
+    )
+    plan = Plan(options, device, dtype, network, stages, content_size, style_sizes)
+    _check_memory(plan)
+    return plan
+
+
+def _check_memory(plan: Plan) -> None:
+    """The memory estimate of the largest stage, with advice that fits the schedule's form:
+    a stage list is changed in ``--scales``, anything else through ``--size``."""
+    biggest = max(plan.stages, key=lambda s: s.output[0] * s.output[1])
+    largest_style = max(biggest.styles, key=lambda wh: wh[0] * wh[1])
+    staged = isinstance(plan.options.scales, tuple) and bool(plan.options.scales)
+
+    def advice(scale: float) -> str:
+        # Memory grows with the pixel count, i.e. with the square of the side.
+        largest = max(16, int(biggest.size * scale) // 16 * 16)
+        if staged:
+            return f"the largest stage that fits is about {largest} px; lower it in --scales"
+        return f"the largest size that fits is about --size {largest}"
+
+    check_fits(
+        biggest.output, largest_style, plan.last_layer, plan.network.history, plan.device, advice
+    )

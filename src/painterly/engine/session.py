@@ -1,0 +1,177 @@
+"""A session: one plan, its inputs and its encoder, and everything an image optimisation
+needs from them: the targets of a stage (cached by size), the objective, the start image,
+and the loop over a schedule's stages.
+
+``painterly.methods.gatys.run``, the strength pilots and ``painterly sweep`` are short loops
+over one session, so they cannot differ in anything the session decides: a sweep cell is
+the run of its printed command by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from painterly.config.options import Options
+from painterly.controls.inputs import Inputs
+from painterly.engine.objective import Objective
+from painterly.engine.optimize import Cancel, Outcome, Progress, Span, optimize
+from painterly.engine.plan import Plan, StagePlan
+from painterly.engine.runtime import configure
+from painterly.engine.targets import Targets, compute_targets
+from painterly.errors import Interrupted
+from painterly.io.images import load_image, to_image, to_tensor
+from painterly.models import load_encoder
+from painterly.models.vgg import VGG19
+
+NOISE_AMPLITUDE = 0.1
+
+AdainStart = Callable[[Plan, StagePlan], torch.Tensor]
+"""Makes ``--init adain``'s start image for a stage (see :mod:`painterly.methods.gatys`)."""
+
+
+def initial_image(
+    options: Options,
+    content: torch.Tensor,
+    style_image: Image.Image,
+    adain: Callable[[], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """White noise (the paper), the content, the style stretched to the output, the AdaIN
+    result (``adain()``), or a file.
+
+    The noise is uniform in mid-grey ± NOISE_AMPLITUDE / 2: full-range noise leaves
+    speckles that L-BFGS takes hundreds of evaluations to remove (the losses barely see
+    single-pixel detail), while low-amplitude white noise starts as unbiased and ends clean.
+    """
+    _, _, h, w = content.shape
+    if options.init == "adain":
+        if adain is None:
+            raise ValueError("init adain needs the adain callable")
+        start = adain()
+        if start.shape[-2:] != (h, w):
+            start = F.interpolate(start, size=(h, w), mode="bicubic", align_corners=False)
+        return start.clamp(0.0, 1.0).to(content.device)
+    if options.init == "noise":
+        generator = torch.Generator().manual_seed(options.seed)
+        noise = torch.rand(content.shape, generator=generator)
+        return (0.5 + NOISE_AMPLITUDE * (noise - 0.5)).to(content.device)
+    if options.init == "content":
+        return content.clone()
+    source = style_image if options.init == "style" else load_image(options.init, "init image")
+    return to_tensor(source.resize((w, h), Image.Resampling.LANCZOS)).to(content.device)
+
+
+class Session:
+    """The encoder, targets and optimisation of one plan over one set of inputs.
+
+    ``content_layers`` and ``style_layers`` are the layers the targets hold (default: the
+    plan's options'); a sweep asks for every layer any of its cells reads. ``adain`` makes
+    ``--init adain``'s start image. The options given to :meth:`run` may differ from the
+    plan's in what the objective and the start read (α, β, layers, init), never in the
+    device, precision or sizes, which are the plan's.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: Inputs,
+        *,
+        content_layers: Sequence[str] | None = None,
+        style_layers: Sequence[str] | None = None,
+        adain: AdainStart | None = None,
+        encoder: VGG19 | None = None,
+    ) -> None:
+        o = plan.options
+        configure(plan.device)
+        torch.manual_seed(o.seed)
+        self.plan = plan
+        self.inputs = inputs
+        self.content_layers = list(o.content_layers if content_layers is None else content_layers)
+        self.style_layers = list(o.style_layers if style_layers is None else style_layers)
+        self.adain = adain
+        self.encoder = encoder or load_encoder(
+            o.weights, o.pooling, "zeros", plan.last_layer, plan.device
+        )
+        self._targets: dict[tuple, Targets] = {}
+
+    def targets(self, stage: StagePlan, references: bool = False) -> Targets:
+        """The targets at ``stage``'s sizes, computed once per size (``references``: with
+        the "all style" features that ``--strength`` measures against)."""
+        key = (stage.output, stage.styles)
+        cached = self._targets.get(key)
+        if cached is None or (references and not cached.references):
+            cached = compute_targets(
+                self.encoder, self.inputs, stage.output, stage.styles, self.content_layers,
+                self.style_layers, self.plan.device, self.plan.dtype, references=references,
+            )  # fmt: skip
+            self._targets[key] = cached
+        return cached
+
+    def objective(self, stage: StagePlan, options: Options) -> Objective:
+        return Objective(self.encoder, self.targets(stage), options, self.plan.dtype)
+
+    def start(
+        self, stage: StagePlan, options: Options, previous: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The first stage's start image (``options.init``), or ``previous`` (the last
+        stage's result) upsampled to this stage's size."""
+        targets = self.targets(stage)
+        if previous is not None:
+            w, h = stage.output
+            return F.interpolate(previous, size=(h, w), mode="bicubic", align_corners=False)
+        adain = self.adain
+        make = (lambda: adain(self.plan, stage)) if adain is not None else None
+        return initial_image(options, targets.content_image, targets.first_style, make)
+
+    def run(
+        self,
+        options: Options | None = None,
+        callback: Callable[[Progress], None] | None = None,
+        cancel: Cancel | None = None,
+        stages: Sequence[StagePlan] | None = None,
+    ) -> Outcome:
+        """Run ``stages`` (default: the plan's schedule) in turn with ``options`` (default:
+        the plan's), each stage from the last one's result upsampled.
+
+        The outcome's image is the final one as the losses saw it (with masks: the content
+        outside the regions), before ``inputs.finish``; its losses are the last stage's,
+        its iterations and seconds those of all stages together.
+
+        Raises:
+            Interrupted: ``cancel`` was set or Ctrl-C pressed; its ``best`` is the best
+                image so far, finished like a result (colours restored).
+        """
+        options = options or self.plan.options
+        stages = self.plan.stages if stages is None else stages
+        total = sum(stage.iterations for stage in stages)
+        started = time.perf_counter()
+        done, seconds, image, losses = 0, 0.0, None, {}
+        for stage in stages:
+            objective = self.objective(stage, options)
+
+            def render(x: torch.Tensor, objective: Objective = objective) -> Image.Image:
+                return self.inputs.finish(to_image(objective.compose(x)))
+
+            outcome = optimize(
+                self.start(stage, options, image),
+                objective,
+                optimizer=options.optimizer,
+                iterations=stage.iterations,
+                learning_rate=options.learning_rate,
+                lbfgs_restart=options.lbfgs_restart,
+                callback=callback,
+                render=render,
+                span=Span(stage.index, len(stages), stage.output, done, total),
+                started=started,
+                cancel=cancel,
+            )
+            done, seconds = done + outcome.iterations, seconds + outcome.seconds
+            if outcome.stopped:
+                raise Interrupted(render(outcome.image), done)
+            image, losses = objective.compose(outcome.image), outcome.losses
+        assert image is not None, "a schedule has at least one stage"
+        return Outcome(image, losses, done, seconds)
