@@ -53,6 +53,21 @@ def test_save_every_writes_intermediate_images(capsys, tmp_path, image_files):
     ]
 
 
+def test_explicit_size_and_iterations_replace_a_presets_stages(
+    capsys, tmp_path, image_files, one_thread
+):
+    # gatys-notebook's own schedule is 500 evaluations at 512 px, then 200 at 800 px.
+    out = tmp_path / "r.png"
+    argv = ["--preset", "gatys-notebook", "--size", "32", "--iterations", "2", "-q"]
+    code, _, _ = _run(capsys, *image_files, "-o", out, *argv, "--save-every", "1")
+    assert code == 0
+    assert min(Image.open(out).size) == 32  # the preset sets the short side
+    assert sorted(p.name for p in tmp_path.glob("r.iter*.png")) == [
+        "r.iter0001.png",
+        "r.iter0002.png",
+    ]
+
+
 def test_existing_output_is_refused_unless_overwrite(capsys, tmp_path, image_files):
     out = tmp_path / "r.png"
     out.write_bytes(b"keep me")

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from painterly.config.options import Options, parse_layers
+from painterly.config.presets import PRESETS
 from painterly.errors import PainterlyError
 
 
@@ -88,3 +89,70 @@ def test_auto_scales_end_at_the_size_and_spend_the_whole_budget(size, iterations
 def test_scales_none_means_one_stage_and_explicit_stages_are_kept():
     assert Options(scales="none", size=512).stages == Options(size=512).stages == ((512, 500),)
     assert Options(scales="300:10,600:5").stages == ((300, 10), (600, 5))
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_ratio_after_any_preset_replaces_its_style_weight(preset):
+    alpha = PRESETS[preset]["content_weight"]
+    o = Options.build(preset=preset, ratio=1e-2)
+    assert o.style_weight == pytest.approx(alpha / 1e-2)
+    assert o.ratio == pytest.approx(1e-2)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_strength_after_any_preset_replaces_its_style_weight(preset):
+    o = Options.build(preset=preset, strength=0.3)
+    assert o.strength == 0.3
+    assert o.style_weight == Options().style_weight  # the preset's β is not kept aside
+    assert o.content_weight == PRESETS[preset]["content_weight"]  # α is no part of the balance
+
+
+@pytest.mark.parametrize(
+    ("values", "sentence"),
+    [
+        (
+            {"strength": 0.3, "ratio": 1e-3},
+            "--strength chooses α/β for the image pair; give it or --ratio, not both",
+        ),
+        (
+            {"strength": 0.3, "style_weight": 10},
+            "--strength chooses α/β for the image pair; give it or --style-weight, not both",
+        ),
+        (
+            {"style_weight": 10, "ratio": 1e-3},
+            "give either the style weight or the ratio α/β, not both",
+        ),
+    ],
+)
+def test_two_explicit_ways_of_setting_beta_are_refused_with_a_sentence(values, sentence):
+    for preset in (None, *PRESETS):
+        with pytest.raises(PainterlyError) as refused:
+            Options.build(preset=preset, **values)
+        assert str(refused.value) == sentence
+    with pytest.raises(PainterlyError) as refused:
+        Options.build(strength=0.5).replace(**values)
+    assert str(refused.value) == sentence
+
+
+def test_replace_with_a_style_weight_drops_the_strength():
+    o = Options.build(strength=0.3).replace(style_weight=5.0)
+    assert (o.strength, o.style_weight) == (None, 5.0)
+
+
+def test_replace_with_a_strength_on_options_with_a_style_weight_works():
+    o = Options.build(style_weight=5.0).replace(strength=0.4)
+    assert o.strength == 0.4
+    assert o.style_weight == Options().style_weight
+
+
+def test_replace_of_other_options_keeps_the_balance_and_the_schedule():
+    weighted = Options.build(preset="gatys-notebook", ratio=1e-2).replace(seed=3, size_side="long")
+    assert weighted.style_weight == pytest.approx(100.0) and weighted.strength is None
+    assert weighted.stages == ((512, 500), (800, 200))
+    strong = Options.build(strength=0.3, scales="auto").replace(iterations=50)
+    assert strong.strength == 0.3 and strong.stages == ((128, 20), (256, 20), (512, 10))
+
+
+def test_replace_takes_option_values_not_a_preset():
+    with pytest.raises(PainterlyError, match="unknown option 'preset'"):
+        Options().replace(preset="gatys2016")

@@ -63,8 +63,10 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--preset",
         metavar="|".join(PRESETS),
-        help="start from a reference setting; options given as well override it "
-        "(default: none, i.e. the defaults below, which equal gatys2016)",
+        help="start from a reference setting; options given as well override it, and "
+        "--size/--iterations/--scales or --style-weight/--ratio/--strength replace its "
+        "schedule or its balance as a whole (default: none, i.e. the defaults below, which "
+        "equal gatys2016)",
     )
     for f in option_fields():
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default

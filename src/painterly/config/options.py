@@ -2,7 +2,8 @@
 
 Each field's ``metadata`` carries its help text (and, where the value is not a plain
 number or string, how to read it from text), so front ends generate their flags from
-this module instead of keeping a copy of the defaults.
+this module instead of keeping a copy of the defaults. Options that are parts of one value
+(the schedule, the balance) name their ``group``, and :func:`merge` replaces them together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from painterly.config.presets import PAPER_STYLE_LAYERS, PRESETS
+from painterly.config.schedule import AUTO, MIN_SIZE, Stage, auto_stages, read_scales, total
+from painterly.config.values import read_choice, read_integer, read_number
 from painterly.controls.colour import PRESERVE_COLOR
 from painterly.engine.losses import CONVENTIONS
 from painterly.errors import PainterlyError
@@ -61,30 +64,14 @@ def parse_layers(
             ) from None
         if layer in layers:
             raise PainterlyError(f"layer {layer} is listed twice")
-        layers[layer] = fill if weight is None else _number(weight, f"weight of layer {layer}")
+        layers[layer] = fill if weight is None else read_number(weight, f"weight of layer {layer}")
     return layers
-
-
-def parse_scales(text: str | tuple | list) -> tuple[tuple[int, int], ...]:
-    """Read ``256:300,512:100`` (or pairs) into ((256, 300), (512, 100))."""
-    if isinstance(text, str):
-        pairs = [p.partition(":")[::2] for p in re.split(r"[,\s]+", text.strip()) if p]
-    else:
-        pairs = list(text)
-    stages = []
-    for pair in pairs:
-        if len(pair) != 2 or "" in pair:
-            raise PainterlyError(f"each stage of --scales is SIZE:ITERATIONS, not {pair!r}")
-        stages.append(
-            (_integer(pair[0], "stage size", 16), _integer(pair[1], "stage iterations", 1))
-        )
-    return tuple(stages)
 
 
 def parse_blend(text: str | tuple | list) -> tuple[float, ...]:
     """Read ``0.7,0.3`` (or numbers) into (0.7, 0.3); each weight must be ≥ 0, not all 0."""
     parts = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
-    weights = tuple(_number(p, "each --style-blend weight") for p in parts if p != "")
+    weights = tuple(read_number(p, "each --style-blend weight") for p in parts if p != "")
     if weights and not any(weights):
         raise PainterlyError("the --style-blend weights are all 0; at least one must be positive")
     return weights
@@ -114,66 +101,10 @@ def parse_masks(values: str | tuple | list) -> tuple[tuple[str, str], ...]:
 
 
 def _strength(value: Any) -> float:
-    number = _number(value, "strength")
+    number = read_number(value, "strength")
     if number > 1:
         raise PainterlyError(f"strength must be between 0 and 1, not {value}")
     return number
-
-
-AUTO_SMALLEST = 128
-"""Smallest stage of the automatic schedule: below it VGG's deep layers see too few positions."""
-
-
-def auto_stages(size: int, iterations: int) -> tuple[tuple[int, int], ...]:
-    """Coarse to fine (Gatys et al. 2017, §6): up to three stages, each half the next.
-
-    The coarse stages settle the layout and the colours where an evaluation costs a
-    quarter or a sixteenth as much; the last stage, at ``size``, only refines detail, so
-    it gets a fifth of the evaluations and the earlier ones share the rest (for 512 px
-    and 500 evaluations: 128:200, 256:200, 512:100, about a third of the single-scale
-    time). Sizes below 2 × AUTO_SMALLEST run as one stage.
-    """
-    sizes = [size]
-    while len(sizes) < 3 and sizes[0] // 2 >= AUTO_SMALLEST:
-        sizes.insert(0, sizes[0] // 2)
-    if len(sizes) == 1:
-        return ((size, iterations),)
-    last = max(1, iterations // 5)
-    early = iterations - last
-    shares = [early // (len(sizes) - 1)] * (len(sizes) - 1)
-    shares[0] += early - sum(shares)
-    return tuple(zip(sizes, [*shares, last], strict=True))
-
-
-def _number(value: Any, what: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """Convert to a finite float ≥ minimum (> minimum if strict) or raise PainterlyError."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise PainterlyError(f"{what} must be a number, not {value!r}") from None
-    if not math.isfinite(number):
-        raise PainterlyError(f"{what} must be a finite number, not {value!r}")
-    if number < minimum or (strict and number == minimum):
-        bound = "greater than" if strict else "at least"
-        raise PainterlyError(f"{what} must be {bound} {minimum:g}, not {value}")
-    return number
-
-
-def _integer(value: Any, what: str, minimum: int) -> int:
-    try:
-        number = int(str(value)) if not isinstance(value, int) else value
-    except ValueError:
-        raise PainterlyError(f"{what} must be a whole number, not {value!r}") from None
-    if isinstance(value, bool) or number < minimum:
-        raise PainterlyError(f"{what} must be a whole number ≥ {minimum}, not {value!r}")
-    return number
-
-
-def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
-    text = str(value).strip().lower()
-    if text not in choices:
-        raise PainterlyError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
-    return text
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -196,14 +127,16 @@ class Options:
         "of a pretrained network, seconds; they ignore the optimisation's options)",
         choices=METHODS,
     )
-    size: int = _opt(512, "size of the output in pixels, along --size-side")
+    size: int = _opt(512, "size of the output in pixels, along --size-side", group="schedule")
     size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
     scales: tuple[tuple[int, int], ...] | str = _opt(
         (),
         "coarse-to-fine stages SIZE:ITERATIONS,… run in turn, each starting from the last "
-        "one's result upsampled (replaces --size and --iterations); auto: up to three "
-        "stages ending at --size, see auto_stages; none (default): one stage at --size",
+        "one's result upsampled (in place of --size and --iterations, and of a preset's "
+        "schedule); auto: up to three stages ending at --size, see auto_stages; none "
+        "(default): one stage at --size",
         metavar="auto|none|STAGES",
+        group="schedule",
     )
     style_scale: float = _opt(
         1.0,
@@ -237,6 +170,7 @@ class Options:
         "wct: α of the content-style trade-off, from content features (0) to the full "
         "transfer (1, their default)",
         metavar="0..1",
+        group="balance",
     )
     content_layers: dict[str, float] = _opt(
         {"conv4_2": 1.0},
@@ -249,7 +183,7 @@ class Options:
         metavar="LAYERS",
     )
     content_weight: float = _opt(1.0, "α, weight of the content loss")
-    style_weight: float = _opt(1e3, "β, weight of the style loss")
+    style_weight: float = _opt(1e3, "β, weight of the style loss", group="balance")
     loss_convention: str = _opt(
         "calibrated",
         "how the loss terms are normalised: calibrated (the paper's α/β hold at any size), "
@@ -264,7 +198,9 @@ class Options:
         metavar="NAME|FILE",
     )
     optimizer: str = _opt("lbfgs", "optimiser for the image pixels", choices=OPTIMIZERS)
-    iterations: int = _opt(500, "number of loss evaluations (L-BFGS) or steps (Adam)")
+    iterations: int = _opt(
+        500, "number of loss evaluations (L-BFGS) or steps (Adam)", group="schedule"
+    )
     lbfgs_restart: int = _opt(0, "start L-BFGS afresh every N evaluations (0: never)")
     learning_rate: float = _opt(0.02, "Adam step size, in units of the [0, 1] pixel range")
     init: str = _opt(
@@ -285,20 +221,21 @@ class Options:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "method", _choice(self.method, "method", METHODS))
-        set_(self, "size", _integer(self.size, "size", 16))
-        set_(self, "size_side", _choice(self.size_side, "size side", SIZE_SIDES))
-        scales = self.scales
-        if isinstance(scales, str) and scales.strip().lower() in ("auto", "none", ""):
-            scales = "auto" if scales.strip().lower() == "auto" else ()
-        set_(self, "scales", scales if scales == "auto" else parse_scales(scales))
+        set_(self, "method", read_choice(self.method, "method", METHODS))
+        set_(self, "scales", read_scales(self.scales))
+        if self.scales and self.scales != AUTO:
+            # So that size and iterations describe the run (memory checks, messages).
+            set_(self, "size", self.scales[-1].size)
+            set_(self, "iterations", total(self.scales))
+        set_(self, "size", read_integer(self.size, "size", MIN_SIZE))
+        set_(self, "size_side", read_choice(self.size_side, "size side", SIZE_SIDES))
         set_(
             self,
             "loss_convention",
-            _choice(self.loss_convention, "loss convention", tuple(CONVENTIONS)),
+            read_choice(self.loss_convention, "loss convention", tuple(CONVENTIONS)),
         )
-        set_(self, "lbfgs_restart", _integer(self.lbfgs_restart, "lbfgs restart", 0))
-        set_(self, "style_scale", _number(self.style_scale, "style scale", strict=True))
+        set_(self, "lbfgs_restart", read_integer(self.lbfgs_restart, "lbfgs restart", 0))
+        set_(self, "style_scale", read_number(self.style_scale, "style scale", strict=True))
         set_(self, "style_blend", parse_blend(self.style_blend))
         set_(self, "masks", parse_masks(self.masks))
         if self.masks and self.style_blend:
@@ -306,7 +243,11 @@ class Options:
                 "--style-blend mixes the STYLE images, but with --mask each region has its own "
                 "style; give one or the other"
             )
-        set_(self, "preserve_color", _choice(self.preserve_color, "preserve color", PRESERVE_COLOR))
+        set_(
+            self,
+            "preserve_color",
+            read_choice(self.preserve_color, "preserve color", PRESERVE_COLOR),
+        )
         set_(self, "content_layers", parse_layers(self.content_layers, "one"))
         set_(self, "style_layers", parse_layers(self.style_layers, "equal"))
         if not self.content_layers and not self.style_layers:
@@ -319,21 +260,21 @@ class Options:
                     "style layers"
                 )
         for name in ("content_weight", "style_weight", "tv_weight"):
-            set_(self, name, _number(getattr(self, name), name.replace("_", " ")))
-        set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
-        set_(self, "optimizer", _choice(self.optimizer, "optimizer", OPTIMIZERS))
-        set_(self, "iterations", _integer(self.iterations, "iterations", 1))
-        set_(self, "learning_rate", _number(self.learning_rate, "learning rate", strict=True))
+            set_(self, name, read_number(getattr(self, name), name.replace("_", " ")))
+        set_(self, "pooling", read_choice(self.pooling, "pooling", POOLINGS))
+        set_(self, "optimizer", read_choice(self.optimizer, "optimizer", OPTIMIZERS))
+        set_(self, "iterations", read_integer(self.iterations, "iterations", 1))
+        set_(self, "learning_rate", read_number(self.learning_rate, "learning rate", strict=True))
         init = str(self.init)
         set_(self, "init", init.lower() if init.lower() in INITS else init)
-        set_(self, "seed", _integer(self.seed, "seed", 0))
+        set_(self, "seed", read_integer(self.seed, "seed", 0))
         device = str(self.device).strip().lower()
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
             raise PainterlyError(
                 f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}"
             )
         set_(self, "device", device)
-        set_(self, "precision", _choice(self.precision, "precision", PRECISIONS))
+        set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
         set_(self, "weights", str(self.weights))
         self._check_method()
 
@@ -368,12 +309,12 @@ class Options:
         return self.content_weight / self.style_weight if self.style_weight else math.inf
 
     @property
-    def stages(self) -> tuple[tuple[int, int], ...]:
-        """The (size, iterations) of each stage: ``scales``, :func:`auto_stages`, or one
+    def stages(self) -> tuple[Stage, ...]:
+        """The schedule: ``scales``, :func:`~painterly.config.schedule.auto_stages`, or one
         stage at ``size``."""
-        if self.scales == "auto":
+        if self.scales == AUTO:
             return auto_stages(self.size, self.iterations)
-        return self.scales or ((self.size, self.iterations),)
+        return self.scales or (Stage(self.size, self.iterations),)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -384,50 +325,113 @@ class Options:
     def build(cls, **values: Any) -> Options:
         """Create Options from keyword values, accepting ``ratio`` (α/β) in place of β.
 
-        ``preset`` names a bundle from :data:`painterly.config.presets.PRESETS`; the other values
-        given override the preset's.
+        ``preset`` names a bundle from :data:`painterly.config.presets.PRESETS`; the other
+        values given replace the preset's by the rules of :func:`merge`.
 
         Unknown names are a user error (``PainterlyError``), so a typo in an API call or a
         web form is reported instead of ignored.
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known - {"ratio", "preset"})
-        if unknown:
-            raise PainterlyError(f"unknown option {unknown[0]!r}")
-        weights = sorted({"style_weight", "ratio"} & set(values))
-        if values.get("strength") is not None and weights:
-            flag = "--" + weights[0].replace("_", "-")
-            raise PainterlyError(
-                f"--strength chooses α/β for the image pair; give it or {flag}, not both"
-            )
+        _refuse_unknown(values, {"preset"})
         preset = values.pop("preset", None)
-        if preset is not None:
-            if preset not in PRESETS:
-                raise PainterlyError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
-            base = dict(PRESETS[preset])
-            if "ratio" in values:
-                base.pop("style_weight", None)
-            values = {**base, **values}
-        ratio = values.pop("ratio", None)
-        if ratio is not None:
-            if "style_weight" in values:
-                raise PainterlyError("give either the style weight or the ratio α/β, not both")
-            ratio = _number(ratio, "ratio α/β", strict=True)
-            alpha = _number(values.get("content_weight", cls.content_weight), "content weight")
-            values["style_weight"] = alpha / ratio
-        return cls(**values)
+        if preset is not None and preset not in PRESETS:
+            raise PainterlyError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+        return cls._create(merge(PRESETS[preset] if preset is not None else {}, values))
 
     def replace(self, **values: Any) -> Options:
-        """A copy with some values changed (same rules as :meth:`build`)."""
+        """A copy with some values changed, by the rules of :func:`merge` (as :meth:`build`)."""
+        _refuse_unknown(values, set())
         current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if "ratio" in values:
-            current.pop("style_weight")
-        if current["strength"] is not None or values.get("strength") is not None:
-            if {"style_weight", "ratio"} & set(values):
-                current["strength"] = None  # an explicit β replaces the strength
-            else:
-                current.pop("style_weight", None)  # unused while strength sets it
-        return Options.build(**{**current, **values})
+        return self._create(merge(current, values))
+
+    @classmethod
+    def _create(cls, values: dict[str, Any]) -> Options:
+        """Options from merged values, turning ``ratio`` into β = α / ratio."""
+        ratio = values.pop("ratio", None)
+        if ratio is not None:
+            ratio = read_number(ratio, "ratio α/β", strict=True)
+            alpha = values.get("content_weight", cls.content_weight)
+            values["style_weight"] = read_number(alpha, "content weight") / ratio
+        return cls(**values)
+
+
+def _refuse_unknown(values: Mapping[str, Any], extra: set[str]) -> None:
+    known = {f.name for f in dataclasses.fields(Options)} | {"ratio"} | extra
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise PainterlyError(f"unknown option {unknown[0]!r}")
+
+
+def option_groups() -> dict[str, set[str]]:
+    """The options that together make one value, by the ``group`` of their metadata; the
+    pseudo-option ``ratio`` (α/β) belongs to the balance, as it sets β."""
+    groups: dict[str, set[str]] = {"balance": {"ratio"}}
+    for f in dataclasses.fields(Options):
+        if "group" in f.metadata:
+            groups.setdefault(f.metadata["group"], set()).add(f.name)
+    return groups
+
+
+def merge(base: Mapping[str, Any], explicit: Mapping[str, Any]) -> dict[str, Any]:
+    """The option values of ``base`` (a preset's, or the current options') with ``explicit``
+    given over them, a group of options at a time.
+
+    An option in no group simply replaces the base's. The groups are one value each:
+
+    - balance (``style_weight`` β, ``ratio`` α/β, ``strength``): any explicit member replaces
+      the base's whole balance, so ``--ratio`` or ``--strength`` beats a preset's β. Two
+      explicit members that would each set β are refused.
+    - schedule (``size``, ``iterations``, ``scales``): an explicit stage list replaces the
+      base's size and iterations, an explicit size or iterations replaces the base's stage
+      list (the base's other one is kept: for a stage list, its last size or its total);
+      ``scales`` auto or none combines with size and iterations. An explicit stage list with
+      a size or iterations it does not end at or add up to is refused.
+    """
+    groups = option_groups()
+    grouped = set().union(*groups.values())
+    merged = {k: v for k, v in {**base, **explicit}.items() if k not in grouped}
+    for group, members in groups.items():
+        parts = [{k: v for k, v in m.items() if k in members} for m in (base, explicit)]
+        merged.update(_GROUP_RULES[group](*parts))
+    return merged
+
+
+def _merge_balance(base: dict[str, Any], explicit: dict[str, Any]) -> dict[str, Any]:
+    if explicit.get("strength") is not None and {"style_weight", "ratio"} & set(explicit):
+        flag = "--" + sorted({"style_weight", "ratio"} & set(explicit))[0].replace("_", "-")
+        raise PainterlyError(
+            f"--strength chooses α/β for the image pair; give it or {flag}, not both"
+        )
+    if "style_weight" in explicit and explicit.get("ratio") is not None:
+        raise PainterlyError("give either the style weight or the ratio α/β, not both")
+    return explicit or base
+
+
+def _merge_schedule(base: dict[str, Any], explicit: dict[str, Any]) -> dict[str, Any]:
+    stages = read_scales(explicit.get("scales", ()))
+    if stages and stages != AUTO:
+        _refuse_disagreement(stages, explicit)
+        return {"scales": stages}
+    base_stages = read_scales(base.get("scales", ()))
+    if base_stages and base_stages != AUTO:
+        base = {"size": base_stages[-1].size, "iterations": total(base_stages)}
+        if not {"size", "iterations"} & set(explicit):
+            base["scales"] = base_stages
+    return {**base, **explicit}
+
+
+def _refuse_disagreement(stages: tuple[Stage, ...], explicit: dict[str, Any]) -> None:
+    """A stage list already says the size and the evaluations; the same again is no
+    conflict (options written out whole, as ``reproduce`` records them, read back)."""
+    implied = {"size": (stages[-1].size, MIN_SIZE), "iterations": (total(stages), 1)}
+    for name, (value, minimum) in implied.items():
+        if name in explicit and read_integer(explicit[name], name, minimum) != value:
+            raise PainterlyError(
+                "--scales gives each stage's size and evaluations; give it or "
+                "--size/--iterations, not both"
+            )
+
+
+_GROUP_RULES = {"balance": _merge_balance, "schedule": _merge_schedule}
 
 
 def option_fields() -> list[dataclasses.Field]:

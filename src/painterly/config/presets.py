@@ -1,7 +1,8 @@
 """Named bundles of options that reproduce a reference setting.
 
 A preset only fills in option values; anything the user gives as well wins
-(``painterly … --preset keras-example --size 256``). How each differs from the paper is
+(``painterly … --preset keras-example --size 256``), the schedule and the balance each as a
+whole (:func:`painterly.config.options.merge`). How each differs from the paper is
 documented in docs/reproduction.md.
 """
 
