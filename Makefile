@@ -1,6 +1,6 @@
 # Set-up and everyday commands. Every target is idempotent.
 #   make example   set up, fetch the weights (once) and stylise the bundled example
-#   make test      set up, fetch the weights (once) and run the tests and the linter
+#   make test      set up, fetch the weights (once) and run the tests, the linter and the type check
 #                  (the studio's browser test needs a system chromium: see .ci/run)
 #   make bench     the benchmark (hours on a 2-core CPU): table, docs/benchmarks.json, plot
 #   make bench-quick  the same at tiny settings (minutes), into out/benchmarks-quick/
@@ -34,10 +34,12 @@ example: weights
 test: weights
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check benchmarks src tests
+	$(VENV)/bin/mypy
 
 lint: setup
 	$(VENV)/bin/ruff check benchmarks src tests
 	$(VENV)/bin/ruff format --check benchmarks src tests
+	$(VENV)/bin/mypy
 
 # matplotlib for the plot; the peers' environments are made by the harness itself.
 $(BENCH_STAMP): $(STAMP)

@@ -369,14 +369,6 @@ def test_resize_long_side_sets_longer_side_and_keeps_aspect(size, long_side, exp
     assert images.resize_long_side(Image.new("RGB", size), long_side).size == expected
 
 
-def test_rescale_scales_both_sides_and_keeps_at_least_one_pixel():
-    img = Image.new("RGB", (30, 20))
-
-    assert images.rescale(img, 0.5).size == (15, 10)
-    assert images.rescale(img, 1.5).size == (45, 30)
-    assert images.rescale(img, 0.001).size == (1, 1)
-
-
 def test_to_tensor_is_1x3xhxw_float_in_unit_range():
     img = Image.new("RGB", (5, 4), (255, 0, 51))
 

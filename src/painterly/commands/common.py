@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from painterly.config.options import option_fields
+from painterly.config.options import field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.engine.optimize import Progress
 
@@ -69,7 +69,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
         "equal gatys2016)",
     )
     for f in option_fields():
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = field_default(f)
         choices = f.metadata.get("choices")
         metavar = f.metadata.get("metavar") or ("|".join(choices) if choices else None)
         if metavar is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from painterly.config.presets import PAPER_STYLE_LAYERS, PRESETS
-from painterly.config.schedule import AUTO, MIN_SIZE, Stage, auto_stages, read_scales, total
+from painterly.config.schedule import MIN_SIZE, Stage, auto_stages, read_scales, total
 from painterly.config.values import read_choice, read_integer, read_number
 from painterly.controls.colour import PRESERVE_COLOR
 from painterly.engine.losses import CONVENTIONS
@@ -42,11 +42,11 @@ def parse_layers(
     A layer given without a weight gets ``default_weight``: ``"equal"`` gives every such
     layer 1/n (the paper's w_l = 1/5 for five style layers), ``"one"`` gives 1.
     """
+    items: list[tuple[str, Any]] = []
     if isinstance(text, Mapping):
         items = [(str(k), v) for k, v in text.items()]
     else:
         parts = [p for p in re.split(r"[,\s]+", text.strip())] if isinstance(text, str) else text
-        items = []
         for part in parts:
             if not part:
                 continue
@@ -55,7 +55,7 @@ def parse_layers(
     unweighted = sum(1 for _, w in items if w is None)
     fill = 1.0 / unweighted if default_weight == "equal" and unweighted else 1.0
     layers: dict[str, float] = {}
-    for name, weight in items:
+    for name, given in items:
         try:
             layer = canonical_layer(name)
         except KeyError:
@@ -64,7 +64,7 @@ def parse_layers(
             ) from None
         if layer in layers:
             raise PainterlyError(f"layer {layer} is listed twice")
-        layers[layer] = fill if weight is None else read_number(weight, f"weight of layer {layer}")
+        layers[layer] = fill if given is None else read_number(given, f"weight of layer {layer}")
     return layers
 
 
@@ -129,7 +129,7 @@ class Options:
     )
     size: int = _opt(512, "size of the output in pixels, along --size-side", group="schedule")
     size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
-    scales: tuple[tuple[int, int], ...] | str = _opt(
+    scales: tuple[Stage, ...] | str = _opt(
         (),
         "coarse-to-fine stages SIZE:ITERATIONS,… run in turn, each starting from the last "
         "one's result upsampled (in place of --size and --iterations, and of a preset's "
@@ -222,11 +222,12 @@ class Options:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "method", read_choice(self.method, "method", METHODS))
-        set_(self, "scales", read_scales(self.scales))
-        if self.scales and self.scales != AUTO:
+        scales = read_scales(self.scales)
+        set_(self, "scales", scales)
+        if isinstance(scales, tuple) and scales:
             # So that size and iterations describe the run (memory checks, messages).
-            set_(self, "size", self.scales[-1].size)
-            set_(self, "iterations", total(self.scales))
+            set_(self, "size", scales[-1].size)
+            set_(self, "iterations", total(scales))
         set_(self, "size", read_integer(self.size, "size", MIN_SIZE))
         set_(self, "size_side", read_choice(self.size_side, "size side", SIZE_SIDES))
         set_(
@@ -312,7 +313,7 @@ class Options:
     def stages(self) -> tuple[Stage, ...]:
         """The schedule: ``scales``, :func:`~painterly.config.schedule.auto_stages`, or one
         stage at ``size``."""
-        if self.scales == AUTO:
+        if isinstance(self.scales, str):
             return auto_stages(self.size, self.iterations)
         return self.scales or (Stage(self.size, self.iterations),)
 
@@ -408,11 +409,11 @@ def _merge_balance(base: dict[str, Any], explicit: dict[str, Any]) -> dict[str, 
 
 def _merge_schedule(base: dict[str, Any], explicit: dict[str, Any]) -> dict[str, Any]:
     stages = read_scales(explicit.get("scales", ()))
-    if stages and stages != AUTO:
+    if isinstance(stages, tuple) and stages:
         _refuse_disagreement(stages, explicit)
         return {"scales": stages}
     base_stages = read_scales(base.get("scales", ()))
-    if base_stages and base_stages != AUTO:
+    if isinstance(base_stages, tuple) and base_stages:
         base = {"size": base_stages[-1].size, "iterations": total(base_stages)}
         if not {"size", "iterations"} & set(explicit):
             base["scales"] = base_stages
@@ -432,6 +433,13 @@ def _refuse_disagreement(stages: tuple[Stage, ...], explicit: dict[str, Any]) ->
 
 
 _GROUP_RULES = {"balance": _merge_balance, "schedule": _merge_schedule}
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """The default value of an Options field (a fresh copy where it is a mapping)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def option_fields() -> list[dataclasses.Field]:

@@ -30,7 +30,9 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (features.float() - target.float()).pow(2).sum()
 
 
-def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, n: int, m: int) -> torch.Tensor:
+def style_layer_loss(
+    gram: torch.Tensor, target_gram: torch.Tensor, n: int, m: float | torch.Tensor
+) -> torch.Tensor:
     """E_l = Σ_ij (G^l_ij − A^l_ij)² / (4 N_l² M_l²) (paper Eq. 4).
 
     ``n`` is N_l (feature maps) and ``m`` is M_l (positions) of the *generated* image's

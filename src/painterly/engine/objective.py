@@ -3,6 +3,9 @@ Eq. 7) against the precomputed :class:`~painterly.engine.targets.Targets` of one
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 
 from painterly.config.options import Options
@@ -75,5 +78,5 @@ class Objective:
             terms["style"] = o.style_weight * self.style_loss(features, pixels)
         if o.tv_weight:
             terms["tv"] = o.tv_weight * c.tv(image)
-        terms["total"] = sum(terms.values())
+        terms["total"] = functools.reduce(operator.add, terms.values())
         return terms

@@ -134,13 +134,14 @@ def optimize(
     """
     span = span or Span(size=(image.shape[-1], image.shape[-2]), total=iterations)
     x = image.detach().clone().requires_grad_(True)
-    best = {"loss": float("inf"), "image": x.detach().clone(), "losses": {}}
+    best = Outcome(x.detach().clone(), {}, 0, 0.0)
+    best_loss = float("inf")
     count = 0
     start = time.perf_counter()
     origin = start if started is None else started
 
     def evaluate() -> torch.Tensor:
-        nonlocal count
+        nonlocal count, best_loss
         if cancel is not None and cancel.is_set():
             raise _Stop
         if count >= iterations:
@@ -151,8 +152,8 @@ def optimize(
         terms["total"].backward()
         count += 1
         values = {name: t.detach().item() for name, t in terms.items()}
-        if values["total"] < best["loss"]:
-            best.update(loss=values["total"], image=x.detach().clone(), losses=values)
+        if values["total"] < best_loss:
+            best_loss, best.image, best.losses = values["total"], x.detach().clone(), values
         if callback is not None:
             snapshot = x.detach()
             callback(
@@ -184,8 +185,8 @@ def optimize(
     except (_Stop, KeyboardInterrupt):
         stopped = True
     return Outcome(
-        image=best["image"],
-        losses=best["losses"],
+        image=best.image,
+        losses=best.losses,
         iterations=count,
         seconds=time.perf_counter() - start,
         stopped=stopped,

@@ -7,6 +7,8 @@ stages of one run, the strength pilots, the cells of ``painterly sweep``).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -113,7 +115,8 @@ def compute_targets(
             else {name: losses.layer_guide(mask, shapes[name]) for name in style_layers}
         )
         styles.append(StyleTarget(grams, guides))
-    coverage = None if masks[0] is None else torch.clamp(sum(masks), 0.0, 1.0)
+    painted = [mask for mask in masks if mask is not None]
+    coverage = torch.clamp(functools.reduce(operator.add, painted), 0.0, 1.0) if painted else None
     return Targets(
         content_image=content,
         content=targets,
@@ -139,11 +142,12 @@ def _references(
     def stretched(style: Image.Image) -> torch.Tensor:
         return to_tensor(style.resize(size, Image.Resampling.LANCZOS)).to(content.device)
 
-    if masks[0] is None:
+    painted = [mask for mask in masks if mask is not None]
+    if not painted:
         images = [(stretched(style), w) for style, w in inputs.regions[0].styles]
     else:
         filled = content.clone()
-        for region, mask in zip(inputs.regions, masks, strict=True):
+        for region, mask in zip(inputs.regions, painted, strict=True):
             filled = filled + mask * (stretched(region.styles[0][0]) - content)
         images = [(filled, 1.0)]
     with torch.inference_mode():

@@ -164,7 +164,9 @@ def _colour_to_srgb(img: Image.Image, icc_profile: bytes | None) -> Image.Image:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
             srgb = ImageCms.createProfile("sRGB")
-            return ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
+            converted = ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
+            if converted is not None:  # None only when converting in place
+                return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
             pass  # A broken or mismatched profile: the raw values are the best guess.
     return img if img.mode == "RGB" else img.convert("RGB")
@@ -193,16 +195,6 @@ def resize_long_side(img: Image.Image, size: int) -> Image.Image:
     turn; Lanczos keeps the detail the encoder responds to.
     """
     return img.resize(long_side_size(img.size, size), Image.Resampling.LANCZOS)
-
-
-def rescale(img: Image.Image, factor: float) -> Image.Image:
-    """Scale both sides of ``img`` by ``factor`` (rounded, at least 1 px), e.g. for the
-    style image's own scale or the steps of a multi-scale run."""
-    if not factor > 0:
-        raise ValueError(f"factor must be positive, got {factor}")
-    width, height = img.size
-    new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return img.resize(new_size, Image.Resampling.LANCZOS)
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:

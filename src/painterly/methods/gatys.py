@@ -50,8 +50,14 @@ def network(options: Options, last_layer: str | None = None) -> Network:
     return Network(last, layer_stride(last), history_pairs(options.optimizer))
 
 
-def session(plan: Plan, inputs: Inputs, **layers: Sequence[str]) -> Session:
-    """A session over ``plan`` whose ``--init adain`` uses these inputs."""
+def session(
+    plan: Plan,
+    inputs: Inputs,
+    content_layers: Sequence[str] | None = None,
+    style_layers: Sequence[str] | None = None,
+) -> Session:
+    """A session over ``plan`` whose ``--init adain`` uses these inputs; ``content_layers``
+    and ``style_layers`` are those its targets hold (default: the plan's options')."""
 
     def adain(plan: Plan, stage: StagePlan) -> torch.Tensor:
         from painterly.methods.adain import adaptive_instance_norm
@@ -59,7 +65,9 @@ def session(plan: Plan, inputs: Inputs, **layers: Sequence[str]) -> Session:
 
         return transfer_inputs(inputs, plan, stage, adaptive_instance_norm, 1.0)
 
-    return Session(plan, inputs, adain=adain, **layers)
+    return Session(
+        plan, inputs, content_layers=content_layers, style_layers=style_layers, adain=adain
+    )
 
 
 def run(

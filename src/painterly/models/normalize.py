@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 from painterly.errors import PainterlyError
 from painterly.io.files import write_atomically
 from painterly.io.images import MIN_SIDE, load_image, resize_long_side, to_tensor
-from painterly.models.vgg import VGG19
+from painterly.models.vgg import CONV_SHAPES, VGG19
 from painterly.models.weights import available_layers
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif")
@@ -91,7 +91,8 @@ def mean_activations(
         raise PainterlyError(f"The calibration size must be at least {MIN_SIDE}, not {size}.")
     layers = available_layers(state)
     net = VGG19(dict(state), last_layer=layers[-1], pooling=pooling)
-    sums = {name: torch.zeros(net.convs[name].out_channels, dtype=torch.float64) for name in layers}
+    channels = {name: CONV_SHAPES[name][1] for name in layers}
+    sums = {name: torch.zeros(channels[name], dtype=torch.float64) for name in layers}
     counts = dict.fromkeys(layers, 0)
     with torch.inference_mode():
         for view in _views(images, size, flips):

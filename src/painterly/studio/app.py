@@ -22,7 +22,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from painterly import __version__
-from painterly.config.options import METHODS, option_fields
+from painterly.config.options import METHODS, field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.errors import PainterlyError
 from painterly.studio.service import SERVER_OPTIONS, STUDIO_CHOICES, Studio, examples
@@ -85,7 +85,7 @@ def option_schema() -> list[dict[str, Any]]:
     for f in option_fields():
         if f.name in SERVER_OPTIONS:
             continue
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = field_default(f)
         fields.append(
             {
                 "name": f.name,
@@ -122,7 +122,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise HTTPException(413, too_large.body.decode())
+                raise HTTPException(413, bytes(too_large.body).decode())
             return message
 
         await self.app(scope, limited, send)
