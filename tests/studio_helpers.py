@@ -1,4 +1,5 @@
-"""Shared by the studio tests: polling without fixed sleeps, and a real server process."""
+"""Shared by the studio tests: a real server process, its event streams, and polling without
+fixed sleeps for what nothing tells of (a process starting to answer)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,25 @@ class Server:
     def get(self, path: str) -> Any:
         return self.request("GET", path)
 
+    def events(self, job_id: str) -> Iterator[dict]:
+        """The job's server-sent events as they come, until its last; close it to hang up."""
+        url = f"{self.url}/api/jobs/{job_id}/events"
+        # The timeout is a deadline for a stream that went silent, never a wait for progress.
+        with urllib.request.urlopen(url, timeout=300) as response:
+            for line in response:
+                if line.startswith(b"data:"):
+                    yield json.loads(line[5:])
+
+    def first_event(self, job_id: str, check: Callable[[dict], bool]) -> dict:
+        """The job's first event (from now) for which ``check`` is true."""
+        with closing(self.events(job_id)) as events:
+            return next(event for event in events if check(event))
+
+    def last_event(self, job_id: str) -> dict:
+        """The job's last event: the job once it has finished."""
+        *_, last = self.events(job_id)
+        return last
+
     def upload(self, data: bytes, name: str = "image.png") -> str:
         boundary = "painterlyboundary"
         head = (
@@ -122,10 +143,3 @@ class Server:
                 self.process.wait(30)
         self.log.close()
         return self.process.returncode
-
-
-def job_state(server: Server, job_id: str) -> dict:
-    try:
-        return server.get(f"/api/jobs/{job_id}")
-    except urllib.error.URLError:
-        return {}

@@ -1,5 +1,6 @@
-"""The studio's REST API in process: a job's life, the queue, cancelling, deleting, and every
-kind of bad input it must refuse (bad images, too large, bad options, paths from clients)."""
+"""The studio's REST API in process: a job's life and its event stream, the queue,
+cancelling, deleting, and every kind of bad input it must refuse (bad images, too large, bad
+options, paths from clients)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import base64
 import io
 import json
 import warnings
+from contextlib import contextmanager
 
 import pytest
 from PIL import Image
-from studio_helpers import png_bytes, wait_for
+from studio_helpers import png_bytes
 
 pytest.importorskip("fastapi")
 with warnings.catch_warnings():
@@ -61,35 +63,112 @@ def _job(client, options=None, styles=None, content=None):
     return response.json()
 
 
-def _wait_state(client, job_id, states, timeout=300):
-    return wait_for(
-        lambda: (job := client.get(f"/api/jobs/{job_id}").json())["state"] in states and job,
-        timeout,
-        f"job {job_id} to become {'/'.join(states)}",
-    )
+@contextmanager
+def _watch(client, job_id):
+    """The job's events as they come, read while the stream is open."""
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        lines = stream.iter_lines()
+        yield (json.loads(line[5:]) for line in lines if line.startswith("data:"))
 
 
 def _events(client, job_id):
-    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
-        return [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]
+    """Every event of the job, until its last (it finished) or it was deleted."""
+    with _watch(client, job_id) as events:
+        return list(events)
+
+
+def _finish(client, job_id):
+    """The job once it has finished, as its stream's last event tells (no polling)."""
+    return _events(client, job_id)[-1]
+
+
+def _image(data_url):
+    assert data_url.startswith("data:image/jpeg;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+    image.load()
+    return image
 
 
 def test_a_job_streams_progress_and_previews_then_its_result_downloads(client):
     job = _job(client)
     assert job["state"] == "queued" and job["total"] == 3
+    # However fast the job runs, and whenever the stream opens, these hold.
     events = _events(client, job["id"])
-    assert events[-1]["state"] == "done"
-    iterations = [e["iteration"] for e in events if e["state"] == "running"]
-    assert iterations == sorted(iterations) and iterations[-1] >= 1
-    previews = [e["preview"] for e in events if "preview" in e]
-    assert previews and previews[0].startswith("data:image/jpeg;base64,")
-    Image.open(io.BytesIO(base64.b64decode(previews[0].split(",", 1)[1]))).load()
+    iterations = [e["iteration"] for e in events]
+    assert iterations == sorted(iterations)
+    final = events[-1]
+    assert final["state"] == "done" and final["iteration"] == final["total"] == 3
+    assert all(e["state"] not in ("done", "failed") for e in events[:-1])
+    previews = [_image(e["preview"]) for e in events if "preview" in e]
+    assert previews and "preview" in final
     done = client.get(f"/api/jobs/{job['id']}").json()
     assert done["iteration"] == 3 and set(done["losses"]) >= {"content", "style", "total"}
     result = client.get(done["urls"]["result"])
     assert result.status_code == 200 and "attachment" in result.headers["content-disposition"]
     image = Image.open(io.BytesIO(result.content))
     assert image.format == "PNG" and max(image.size) == 48
+    assert previews[-1].size == image.size  # the final preview is the result
+
+
+def test_a_stream_open_before_the_job_runs_is_told_of_every_change_in_order(tmp_path, one_thread):
+    studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2)
+    with TestClient(create_app(studio, start_workers=False)) as client:
+        job = _job(client)
+        with _watch(client, job["id"]) as events:
+            queued = next(events)  # the stream now holds the job's Live
+            live = studio.lives.hold(job["id"])
+            studio.start()
+            # Not reading the stream until the job has finished: it must catch up with every
+            # change, not just the latest, however far the job got meanwhile.
+            while (change := live.latest).state != "done":
+                assert live.wait_newer(change.version, timeout=60), "the worker went quiet"
+            told = list(events)
+    assert queued["state"] == "queued" and "preview" not in queued
+    # Taken up, then each of the 3 evaluations; a checkpoint every 2 but not at the end.
+    progress = [(e["state"], e["iteration"], e["checkpoint"]) for e in told]
+    assert progress == [
+        ("running", 0, 0),
+        ("running", 1, 0),
+        ("running", 2, 2),
+        ("running", 3, 2),
+        ("done", 3, 2),
+    ]
+    assert "preview" not in told[0] and "preview" in told[1]  # the first evaluation's
+    assert told[1]["eta"] is not None and told[-1]["eta"] is None
+    assert all(e["urls"]["result"] is None for e in told[:-1]) and told[-1]["urls"]["result"]
+
+
+def test_a_restarted_job_resumes_from_its_checkpoint_and_ends_at_its_full_total(
+    tmp_path, one_thread
+):
+    studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2)
+    with TestClient(create_app(studio, start_workers=False)) as client:
+        job = _job(client, {"size": 48, "iterations": 5})
+        # What a studio stopped after evaluation 2 leaves: the job interrupted, that iterate saved.
+        studio.job_dir(job["id"]).mkdir()
+        Image.new("RGB", (48, 36), "grey").save(studio.checkpoint_path(job["id"]))
+        studio.store.update_job(job["id"], state="interrupted", checkpoint=2, iteration=2)
+        assert client.post(f"/api/jobs/{job['id']}/restart").json()["iteration"] == 2
+        with _watch(client, job["id"]) as events:
+            assert next(events)["state"] == "queued"
+            studio.start()
+            told = list(events)
+    assert [(e["state"], e["iteration"]) for e in told] == [
+        ("running", 2),
+        ("running", 3),
+        ("running", 4),
+        ("running", 5),
+        ("done", 5),
+    ]
+    assert told[-1]["total"] == 5 and told[-1]["checkpoint"] == 4
+
+
+def test_a_job_that_finished_before_its_stream_opens_yields_one_final_event(client):
+    job = _job(client)
+    assert _finish(client, job["id"])["state"] == "done"
+    [final] = _events(client, job["id"])
+    assert final["state"] == "done" and final["iteration"] == 3
+    assert max(_image(final["preview"]).size) == 48
 
 
 def test_jobs_submitted_while_busy_are_queued_and_run_in_order(client):
@@ -100,14 +179,13 @@ def test_jobs_submitted_while_busy_are_queued_and_run_in_order(client):
         client.post("/api/jobs", json={**refs, "options": options}).json()["id"]
         for options in (busy, TINY, TINY)
     ]
-    wait_for(
-        lambda: client.get(f"/api/jobs/{ids[0]}").json()["iteration"] >= 1,
-        300,
-        "the first job to run",
-    )
-    assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids[1:]] == ["queued"] * 2
-    client.post(f"/api/jobs/{ids[0]}/cancel")
-    finished = [_wait_state(client, i, ["done"]) for i in ids[1:]]
+    with _watch(client, ids[0]) as events:
+        next(e for e in events if e["iteration"] >= 1)  # the first job runs
+        assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids[1:]] == ["queued"] * 2
+        client.post(f"/api/jobs/{ids[0]}/cancel")
+        assert list(events)[-1]["state"] == "cancelled"
+    finished = [_finish(client, i) for i in ids[1:]]
+    assert [job["state"] for job in finished] == ["done", "done"]
     starts = [client.get(f"/api/jobs/{ids[0]}").json()["started"]]
     starts += [job["started"] for job in finished]
     assert starts == sorted(starts)
@@ -119,22 +197,41 @@ def test_cancel_stops_a_running_job_keeps_its_best_image_and_drops_a_queued_one(
     queued = _job(client, TINY, content=running["content"], styles=running["styles"])
     response = client.post(f"/api/jobs/{queued['id']}/cancel")
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
-    wait_for(
-        lambda: client.get(f"/api/jobs/{running['id']}").json()["iteration"] >= 1,
-        300,
-        "the long job to make progress",
-    )
-    assert client.post(f"/api/jobs/{running['id']}/cancel").status_code == 200
-    stopped = _wait_state(client, running["id"], ["cancelled"], timeout=60)
-    assert 1 <= stopped["iteration"] < 100000
-    Image.open(io.BytesIO(client.get(stopped["urls"]["result"]).content)).load()
+    with _watch(client, running["id"]) as events:
+        next(e for e in events if e["iteration"] >= 1)  # a long job: still running here
+        assert client.post(f"/api/jobs/{running['id']}/cancel").status_code == 200
+        stopped = list(events)[-1]
+    assert stopped["state"] == "cancelled" and 1 <= stopped["iteration"] < 100000
+    assert stopped == client.get(f"/api/jobs/{running['id']}").json() | {
+        "preview": stopped["preview"]
+    }
+    best = Image.open(io.BytesIO(client.get(stopped["urls"]["result"]).content))
+    assert _image(stopped["preview"]).size == best.size
     assert client.post(f"/api/jobs/{running['id']}/cancel").status_code == 409
     assert client.get(f"/api/jobs/{queued['id']}").json()["iteration"] == 0
 
 
+def test_cancelling_or_deleting_a_watched_queued_job_tells_its_stream(tmp_path):
+    studio = Studio(tmp_path / "data", devices=["cpu"])
+    with TestClient(create_app(studio, start_workers=False)) as client:
+        cancelled, deleted = _job(client), _job(client)
+        watched = {i: studio.lives.hold(i) for i in (cancelled["id"], deleted["id"])}
+        with _watch(client, cancelled["id"]) as events:
+            assert next(events)["state"] == "queued"
+            client.post(f"/api/jobs/{cancelled['id']}/cancel")
+            assert [e["state"] for e in events] == ["cancelled"]
+        with client.stream("GET", f"/api/jobs/{deleted['id']}/events") as stream:
+            lines = stream.iter_lines()
+            assert json.loads(next(lines)[5:])["state"] == "queued"
+            assert client.delete(f"/api/jobs/{deleted['id']}").status_code == 204
+            assert "event: deleted" in list(lines)
+        # Told at once, not found by a stream's next look at the store.
+        assert [live.latest.version for live in watched.values()] == [1, 1]
+
+
 def test_delete_removes_the_job_and_its_files(client, tmp_path):
     job = _job(client)
-    _wait_state(client, job["id"], ["done"])
+    assert _finish(client, job["id"])["state"] == "done"
     folder = tmp_path / "data" / "jobs" / job["id"]
     assert (folder / "result.png").is_file()
     assert client.delete(f"/api/jobs/{job['id']}").status_code == 204

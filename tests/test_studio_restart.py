@@ -3,12 +3,18 @@ flags, and recovery after it is killed with SIGKILL in the middle of a job."""
 
 from __future__ import annotations
 
+from contextlib import closing
+from itertools import takewhile
+
 import pytest
-from studio_helpers import Server, job_state, png_bytes, wait_for
+from studio_helpers import Server, png_bytes
 
 from painterly.commands import main
 
 pytest.importorskip("fastapi")
+
+LONG = 100000
+"""Evaluations of a job that must still be running when the test acts on it."""
 
 
 def test_serve_refuses_a_port_out_of_range(capsys, tmp_path):
@@ -50,16 +56,11 @@ def test_a_job_killed_mid_run_is_interrupted_and_resumes_after_a_restart(tmp_pat
             return server.request("POST", "/api/jobs", {**refs, "options": options})["id"]
 
         finished = submit(2)
-        wait_for(lambda: job_state(server, finished).get("state") == "done", 300, "a short job")
+        assert server.last_event(finished)["state"] == "done"
         result = server.get(f"/api/jobs/{finished}/result")
-        long = submit(40)
+        long = submit(LONG)  # still running when killed, however fast the machine
         queued = submit(2)
-        wait_for(
-            lambda: job_state(server, long).get("checkpoint", 0) >= 2,
-            300,
-            "the long job to save a checkpoint",
-            every=0.02,
-        )
+        server.first_event(long, lambda job: job["checkpoint"] >= 2)
         server.kill()
     finally:
         server.stop()
@@ -74,20 +75,23 @@ def test_a_job_killed_mid_run_is_interrupted_and_resumes_after_a_restart(tmp_pat
         interrupted = jobs[long]
         assert interrupted["state"] == "interrupted"
         assert "stopped while this job was running" in interrupted["error"]
-        assert 2 <= interrupted["checkpoint"] < 40
+        checkpoint = interrupted["checkpoint"]
+        assert 2 <= checkpoint < LONG
         # The job queued behind it was never dropped: the new process runs it.
-        wait_for(lambda: job_state(server, queued).get("state") == "done", 300, "the queued job")
+        assert server.last_event(queued)["state"] == "done"
 
         restarted = server.request("POST", f"/api/jobs/{long}/restart")
         assert restarted["state"] == "queued"
-        assert restarted["iteration"] == interrupted["checkpoint"]  # resumes, not from 0
-        done = wait_for(
-            lambda: (job := job_state(server, long)).get("state") in ("done", "failed") and job,
-            300,
-            "the restarted job",
-        )
-        assert done["state"] == "done", done["error"]
-        assert done["iteration"] == done["total"] == 40
+        assert restarted["iteration"] == checkpoint  # resumes, not from 0
+        with closing(server.events(long)) as events:
+            # Up to its first evaluation past the checkpoint; then it is cancelled.
+            seen = list(takewhile(lambda job: job["iteration"] <= checkpoint, events))
+            server.request("POST", f"/api/jobs/{long}/cancel")
+            seen += events
+        assert all(job["iteration"] >= checkpoint for job in seen)
+        stopped = seen[-1]
+        assert stopped["state"] == "cancelled" and checkpoint < stopped["iteration"] < LONG
+        assert stopped["total"] == LONG
         assert server.get(f"/api/jobs/{long}/result")[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         assert server.stop() == 0, server.output()

@@ -8,9 +8,11 @@ mistakes (a bad option, a bad image) become 4xx answers with one sentence in ``d
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,20 @@ from painterly import __version__
 from painterly.config.options import METHODS, field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.errors import PainterlyError
+from painterly.studio.live import shown
 from painterly.studio.service import SERVER_OPTIONS, STUDIO_CHOICES, Studio, examples
 from painterly.studio.store import FINISHED, Job
 from painterly.studio.uploads import UploadRejected
 
 STATIC = Path(__file__).resolve().parent / "static"
-EVENT_POLL_SECONDS = 0.2
+EVENT_WAIT_SECONDS = 5.0
+"""Longest an event stream waits for a change before it looks at the stored job again.
+Changes wake it at once; this only bounds how long the thread of a wait outlives a client
+that went away, and catches a change to the store that no one told of."""
+
+MAX_WAITING_STREAMS = 64
+"""Event streams that wait at once, each in a thread; more wait their turn (and catch up)."""
+
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
@@ -131,6 +141,9 @@ class BodyLimit:
 def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
     """The web app over ``studio``; its workers start and stop with the app's lifespan."""
 
+    # Threads of their own, so that waiting streams never hold up an upload or the shutdown.
+    waits = ThreadPoolExecutor(MAX_WAITING_STREAMS, thread_name_prefix="painterly-events")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_workers:
@@ -139,6 +152,7 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(studio.close)
+            waits.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPIOffline(
         title="painterly studio",
@@ -167,10 +181,10 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
         return JSONResponse({"detail": str(error)}, status_code=error.status)
 
     def find(job_id: str) -> Job:
-        snapshot = studio.snapshot(job_id)
-        if snapshot is None:
+        job = studio.view(job_id)
+        if job is None:
             raise HTTPException(404, "no such job")
-        return snapshot[0]
+        return job
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -241,7 +255,7 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
     async def events(job_id: str) -> StreamingResponse:
         find(job_id)
         return StreamingResponse(
-            _event_stream(studio, job_id),
+            _event_stream(studio, job_id, waits),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"},
         )
@@ -252,9 +266,9 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
     )
     def preview(job_id: str) -> Response:
         job = find(job_id)
-        live = studio.live.get(job_id)
-        if live is not None and live.preview is not None:
-            return Response(live.preview, media_type="image/jpeg")
+        change = studio.lives.latest(job_id)
+        if change is not None and change.state == "running" and change.preview is not None:
+            return Response(change.preview, media_type="image/jpeg")
         checkpoint = studio.checkpoint_path(job.id)
         if not studio.result_path(job.id).is_file() and checkpoint.is_file():
             return FileResponse(checkpoint, media_type="image/png")
@@ -300,31 +314,43 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
     return app
 
 
-async def _event_stream(studio: Studio, job_id: str) -> AsyncIterator[bytes]:
-    """``data:`` lines with the job (as in GET /api/jobs/ID) whenever it changes, plus
-    ``preview`` (a JPEG data URL) when a new preview exists; ends once the job finishes."""
-    import base64
-
-    sent: tuple | None = None
-    preview_sent = -1
+async def _event_stream(studio: Studio, job_id: str, waits: Executor) -> AsyncIterator[bytes]:
+    """``data:`` lines with the job (as in GET /api/jobs/ID) as it is now and after each change
+    the worker tells of, in order, plus ``preview`` (a JPEG data URL) when a new preview
+    exists; the last is the finished job with its final image as ``preview``."""
+    live = studio.lives.hold(job_id)  # held, so that a worker taking the job tells this one
+    changes = [live.latest]
+    sent, preview_sent = "", 0
     while True:
-        snapshot = studio.snapshot(job_id)
-        if snapshot is None:
+        job = studio.store.get_job(job_id)  # after the changes: the store is as new
+        if job is None:
             yield b"event: deleted\ndata: {}\n\n"
             return
-        job, live = snapshot
-        key = (job.state, job.iteration, job.checkpoint, live and live.preview_version)
-        if key != sent:
-            sent = key
-            message = job_json(job, studio)
-            if live is not None and live.preview and live.preview_version != preview_sent:
-                preview_sent = live.preview_version
-                encoded = base64.b64encode(live.preview).decode()
-                message["preview"] = f"data:image/jpeg;base64,{encoded}"
-            yield f"data: {json.dumps(message)}\n\n".encode()
-        if job.state in FINISHED:
-            return
-        await asyncio.sleep(EVENT_POLL_SECONDS)
+        for change in changes:
+            message = job_json(shown(job, change), studio)
+            if message["state"] in FINISHED:
+                final = await asyncio.to_thread(studio.final_preview, job_id)
+                yield _event(message, final)
+                return
+            text = json.dumps(message)
+            preview = change.preview if change.preview_version > preview_sent else None
+            if preview is not None:
+                preview_sent = change.preview_version
+            if text != sent or preview is not None:
+                yield _event(message, preview)
+                sent = text
+        newer = await asyncio.get_running_loop().run_in_executor(
+            waits, live.wait_newer, changes[-1].version, EVENT_WAIT_SECONDS
+        )
+        # None within the wait: the last change again, over what the store has now.
+        changes = newer or changes[-1:]
+
+
+def _event(message: dict[str, Any], preview: bytes | None) -> bytes:
+    if preview is not None:
+        encoded = base64.b64encode(preview).decode()
+        message = message | {"preview": f"data:image/jpeg;base64,{encoded}"}
+    return f"data: {json.dumps(message)}\n\n".encode()
 
 
 def serve(

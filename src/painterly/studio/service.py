@@ -10,7 +10,6 @@ Layout of the data directory (every name below is chosen by the server)::
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import os
 import re
@@ -27,9 +26,10 @@ from painterly.controls.inputs import blend_weights
 from painterly.errors import PainterlyError
 from painterly.io.images import load_image, save_image
 from painterly.models.weights import SOURCES
+from painterly.studio.live import Lives, jpeg, shown
 from painterly.studio.store import FINISHED, Job, SqliteStore, Upload
 from painterly.studio.uploads import Limits, decode_upload
-from painterly.studio.worker import Live, Worker
+from painterly.studio.worker import Worker
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLE_NAMES = (
@@ -124,7 +124,7 @@ class Studio:
         self.limits = limits or Limits()
         self.checkpoint_every = checkpoint_every
         self.max_size = max_size
-        self.live: dict[str, Live] = {}
+        self.lives = Lives()
         # A cancel that arrives between a worker claiming a job and registering it waits here.
         self.pending_cancel: dict[str, str] = {}
         self.handoff = threading.Lock()
@@ -219,6 +219,7 @@ class Studio:
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job; False if it has already finished."""
         if self.store.cancel_queued(job_id):
+            self.lives.touch(job_id)
             return True
         with self.handoff:
             if any(worker.request_stop(job_id, "cancelled") for worker in self.workers):
@@ -245,21 +246,21 @@ class Studio:
         if not self.store.delete_job(job_id):
             return False
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self.lives.touch(job_id)
         return True
 
-    def snapshot(self, job_id: str) -> tuple[Job, Live | None] | None:
-        """The job as stored, with the in-memory progress of a running one laid over it."""
+    def view(self, job_id: str) -> Job | None:
+        """The job as stored, with the live progress of a running one laid over it."""
+        change = self.lives.latest(job_id)  # first: the store is then at least as new
         job = self.store.get_job(job_id)
-        if job is None:
-            return None
-        live = self.live.get(job_id)
-        if live is not None and job.state == "running":
-            job = dataclasses.replace(
-                job,
-                iteration=live.iteration,
-                total=live.total or job.total,
-                losses=live.losses,
-                elapsed=live.elapsed,
-                eta=live.eta,
-            )
-        return job, live
+        return shown(job, change) if job is not None else None
+
+    def final_preview(self, job_id: str) -> bytes | None:
+        """A finished job's image as a JPEG preview: its result, else its last checkpoint."""
+        for path in (self.result_path(job_id), self.checkpoint_path(job_id)):
+            try:
+                with Image.open(path) as image:
+                    return jpeg(image)
+            except FileNotFoundError:  # none, or deleted meanwhile
+                continue
+        return None

@@ -1,5 +1,6 @@
 """The workers: one thread per device takes queued jobs in order of submission and runs them
-through :func:`painterly.api.run`, reporting progress, previews and checkpoints.
+through :func:`painterly.api.run`, reporting progress, previews and checkpoints: each change
+is stored (every few reports) and then told to the job's :class:`~painterly.studio.live.Live`.
 
 A job is cancelled from another thread by raising ``KeyboardInterrupt`` from the progress
 callback: the optimisation loop turns that into :class:`~painterly.errors.Interrupted`
@@ -8,24 +9,24 @@ with the best image so far, exactly as Ctrl-C does in the CLI.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from painterly.config.options import Options
 from painterly.engine.optimize import Progress
 from painterly.errors import Interrupted, PainterlyError
 from painterly.io.images import save_image
+from painterly.studio.live import Live, Lives, jpeg
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from PIL import Image
 
-    from painterly.studio.service import Studio
-    from painterly.studio.store import Job
+    from painterly.studio.store import Job, JobStore
 
 log = logging.getLogger("painterly.studio")
 
@@ -36,24 +37,41 @@ SAVE_SECONDS = 0.5
 """Shortest time between two progress records written to the store."""
 
 
-@dataclass
-class Live:
-    """The latest progress of a running job, kept in memory for the event stream."""
+class Workshop(Protocol):
+    """What a worker uses of the studio (:class:`painterly.studio.service.Studio`), named
+    here so that the worker needs nothing from the module that creates it."""
 
-    iteration: int = 0
-    total: int = 0
-    losses: dict[str, float] = field(default_factory=dict)
-    elapsed: float = 0.0
-    eta: float | None = None
-    preview: bytes | None = None
-    preview_version: int = 0
-    cancel: str | None = None  # why to stop: "cancelled" or "interrupted"
+    @property
+    def store(self) -> JobStore: ...
 
+    @property
+    def lives(self) -> Lives: ...
 
-def jpeg(image: Image.Image, quality: int = 85) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    @property
+    def wake(self) -> threading.Event:
+        """Set when a job is queued."""
+        ...
+
+    @property
+    def handoff(self) -> threading.Lock:
+        """Held while a worker takes up a claimed job, and while a cancel looks for it."""
+        ...
+
+    @property
+    def pending_cancel(self) -> dict[str, str]:
+        """Cancels of claimed jobs that no worker had taken up yet, by job id."""
+        ...
+
+    @property
+    def checkpoint_every(self) -> int: ...
+
+    def job_dir(self, job_id: str) -> Path: ...
+
+    def result_path(self, job_id: str) -> Path: ...
+
+    def checkpoint_path(self, job_id: str) -> Path: ...
+
+    def load_input(self, ref: dict[str, str], role: str) -> Image.Image: ...
 
 
 def resume_plan(job: Job, options: Options, checkpoint_exists: bool) -> int:
@@ -69,9 +87,10 @@ def resume_plan(job: Job, options: Options, checkpoint_exists: bool) -> int:
 
 
 class Worker(threading.Thread):
-    """Runs queued jobs on one device until :meth:`stop`."""
+    """Runs queued jobs on one device until :meth:`stop`, telling the job's Live of each
+    change: taken up, each progress report, and how it finished."""
 
-    def __init__(self, studio: Studio, device: str) -> None:
+    def __init__(self, studio: Workshop, device: str) -> None:
         super().__init__(name=f"painterly-worker-{device}", daemon=True)
         self.studio = studio
         self.device = device
@@ -102,20 +121,30 @@ class Worker(threading.Thread):
 
     def run_job(self, job: Job) -> None:
         studio, store = self.studio, self.studio.store
-        live = Live(iteration=job.checkpoint, total=job.total)
-        studio.live[job.id] = live
+        live = studio.lives.hold(job.id)
         with studio.handoff:
             self.current = (job.id, live)
             live.cancel = studio.pending_cancel.pop(job.id, None)
+        # Every field, since a stream may still hold this Live from an earlier run of the job.
+        live.update(
+            state="running",
+            iteration=job.checkpoint,
+            total=job.total,
+            losses={},
+            elapsed=0.0,
+            eta=None,
+            checkpoint=job.checkpoint,
+            preview=None,
+        )
         studio.job_dir(job.id).mkdir(exist_ok=True)
         try:
             finished = self._stylise(job, live)
         except Interrupted as stop:
-            finished = {"state": live.cancel or "cancelled", "iteration": live.iteration}
+            finished = {"state": live.cancel or "cancelled"}
             if stop.best is not None and live.cancel == "interrupted":
                 # Shutting down: the best iterate so far is where a restart resumes.
                 save_image(stop.best, studio.checkpoint_path(job.id), overwrite=True)
-                finished["checkpoint"] = live.iteration
+                finished["checkpoint"] = live.latest.iteration
             elif stop.best is not None:
                 save_image(stop.best, studio.result_path(job.id), overwrite=True)
         except KeyboardInterrupt:  # stopped during the strength pilots
@@ -129,8 +158,10 @@ class Worker(threading.Thread):
             self.current = None
         if finished["state"] == "interrupted":
             finished["error"] = "the studio stopped while this job was running"
+        # The last report told may be newer than the last one stored; the end is no earlier.
+        finished.setdefault("iteration", live.latest.iteration)
         store.update_job(job.id, finished=time.time(), eta=None, **finished)
-        studio.live.pop(job.id, None)
+        live.update(state=finished["state"], iteration=finished["iteration"], eta=None)
 
     def _stylise(self, job: Job, live: Live) -> dict:
         from painterly.api import run
@@ -145,19 +176,17 @@ class Worker(threading.Thread):
             options = options.replace(init=str(checkpoint), iterations=options.iterations - offset)
         else:
             store.update_job(job.id, checkpoint=0, iteration=0)
-        live.iteration = offset
+            live.update(checkpoint=0, iteration=0)
         report = self._reporter(job, live, offset)
         result = run(content, styles, options, report)
         save_image(result.image, studio.result_path(job.id), overwrite=True)
-        live.preview = jpeg(result.image)
-        live.preview_version += 1
         total = offset + result.iterations
         return {
             "state": "done",
             "iteration": total,
             "total": total,
             "losses": result.losses,
-            "elapsed": live.elapsed,
+            "elapsed": live.latest.elapsed,
         }
 
     def _reporter(self, job: Job, live: Live, offset: int) -> Callable[[Progress], None]:
@@ -170,27 +199,22 @@ class Worker(threading.Thread):
             if live.cancel:
                 raise KeyboardInterrupt
             now = time.monotonic()
-            iteration = offset + p.iteration
-            live.iteration, live.total = iteration, offset + p.total
-            live.losses, live.elapsed, live.eta = p.losses, earlier + p.elapsed, p.eta
-            if now - last["preview"] >= PREVIEW_SECONDS or p.iteration == 1:
-                live.preview = jpeg(p.image())
-                live.preview_version += 1
-                last["preview"] = now
-            values: dict = {}
-            if every and iteration % every == 0 and p.iteration < p.total:
+            progress: dict = {
+                "iteration": offset + p.iteration,
+                "total": offset + p.total,
+                "losses": p.losses,
+                "elapsed": earlier + p.elapsed,
+                "eta": p.eta,
+            }
+            if every and progress["iteration"] % every == 0 and p.iteration < p.total:
                 save_image(p.image(), studio.checkpoint_path(job.id), overwrite=True)
-                values["checkpoint"] = iteration
-            if values or now - last["save"] >= SAVE_SECONDS:
-                store.update_job(
-                    job.id,
-                    iteration=iteration,
-                    total=live.total,
-                    losses=p.losses,
-                    elapsed=live.elapsed,
-                    eta=p.eta,
-                    **values,
-                )
+                progress["checkpoint"] = progress["iteration"]
+            if "checkpoint" in progress or now - last["save"] >= SAVE_SECONDS:
+                store.update_job(job.id, **progress)
                 last["save"] = now
+            if now - last["preview"] >= PREVIEW_SECONDS or p.iteration == 1:
+                progress["preview"] = jpeg(p.image())
+                last["preview"] = now
+            live.update(**progress)
 
         return report
