@@ -19,9 +19,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note about which httpx it prefers
     from fastapi.testclient import TestClient
 
+from painterly.io.files import write_json  # noqa: E402
 from painterly.studio.app import create_app  # noqa: E402
 from painterly.studio.service import Studio  # noqa: E402
 from painterly.studio.uploads import Limits  # noqa: E402
+from painterly.studio.worker import position_path  # noqa: E402
 
 TINY = {"size": 48, "iterations": 3}
 
@@ -138,29 +140,45 @@ def test_a_stream_open_before_the_job_runs_is_told_of_every_change_in_order(tmp_
     assert all(e["urls"]["result"] is None for e in told[:-1]) and told[-1]["urls"]["result"]
 
 
+@pytest.mark.parametrize(
+    ("options", "saved", "size", "expected"),
+    [
+        ({"size": 48, "iterations": 5}, (2, 0, 2), (48, 36), [2, 3, 4, 5]),
+        # Coarse to fine, stopped in the second stage: it continues there, at its size.
+        ({"scales": "32:3,48:3"}, (4, 1, 1), (48, 36), [4, 5, 6]),
+    ],
+)
 def test_a_restarted_job_resumes_from_its_checkpoint_and_ends_at_its_full_total(
-    tmp_path, one_thread
+    tmp_path, one_thread, options, saved, size, expected
 ):
     studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2)
+    iteration, stage, within = saved
+    total = expected[-1]
     with TestClient(create_app(studio, start_workers=False)) as client:
-        job = _job(client, {"size": 48, "iterations": 5})
-        # What a studio stopped after evaluation 2 leaves: the job interrupted, that iterate saved.
+        job = _job(client, options)
+        # What a studio stopped at that evaluation leaves: the job interrupted, that iterate
+        # saved with the place in the schedule where it was taken.
         studio.job_dir(job["id"]).mkdir()
-        Image.new("RGB", (48, 36), "grey").save(studio.checkpoint_path(job["id"]))
-        studio.store.update_job(job["id"], state="interrupted", checkpoint=2, iteration=2)
-        assert client.post(f"/api/jobs/{job['id']}/restart").json()["iteration"] == 2
+        checkpoint = studio.checkpoint_path(job["id"])
+        Image.new("RGB", size, "grey").save(checkpoint)
+        record = {"iteration": iteration, "stage": stage, "stage_iteration": within}
+        write_json(record, position_path(checkpoint))
+        studio.store.update_job(
+            job["id"], state="interrupted", checkpoint=iteration, iteration=iteration
+        )
+        assert client.post(f"/api/jobs/{job['id']}/restart").json()["iteration"] == iteration
         with _watch(client, job["id"]) as events:
             assert next(events)["state"] == "queued"
             studio.start()
             told = list(events)
     assert [(e["state"], e["iteration"]) for e in told] == [
-        ("running", 2),
-        ("running", 3),
-        ("running", 4),
-        ("running", 5),
-        ("done", 5),
+        *(("running", n) for n in expected),
+        ("done", total),
     ]
-    assert told[-1]["total"] == 5 and told[-1]["checkpoint"] == 4
+    assert told[-1]["total"] == total
+    assert told[-1]["checkpoint"] == max(n for n in expected[:-1] if n % 2 == 0)
+    with Image.open(io.BytesIO(base64.b64decode(told[-1]["preview"].split(",")[1]))) as final:
+        assert final.size == size
 
 
 def test_a_job_that_finished_before_its_stream_opens_yields_one_final_event(client):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
 from painterly.config.options import Options
+from painterly.engine.optimize import Progress
 from painterly.studio.store import SCHEMA_VERSION, SqliteStore
-from painterly.studio.worker import resume_plan
+from painterly.studio.worker import START, Resume, resume_point
 
 REF = {"example": "tubingen.jpg"}
 
@@ -74,21 +76,65 @@ def test_updates_take_values_as_data_and_refuse_unknown_columns(tmp_path):
         store.update_job(job.id, seq=5)
 
 
+def _position(tmp_path, iteration, stage, within):
+    checkpoint = tmp_path / "checkpoint.png"
+    checkpoint.write_bytes(b"an image")
+    position = tmp_path / "checkpoint.json"
+    position.write_text(
+        json.dumps({"iteration": iteration, "stage": stage, "stage_iteration": within})
+    )
+    return checkpoint, position
+
+
 @pytest.mark.parametrize(
-    ("options", "checkpoint", "exists", "expected"),
+    ("options", "checkpoint", "saved", "expected"),
     [
-        ({"iterations": 40}, 10, True, 10),
-        ({"iterations": 40}, 10, False, 0),
-        ({"iterations": 40}, 0, True, 0),
-        ({"iterations": 40}, 40, True, 0),
-        ({"iterations": 40, "scales": "64:20,128:20"}, 10, True, 0),
-        ({"iterations": 40, "strength": 0.3}, 10, True, 0),
+        ({"size": 64, "iterations": 40}, 10, (10, 0, 10), Resume(10, ((64, 30),), 0, 10)),
+        # Coarse to fine: in the second stage, and just at the end of the first one.
+        ({"scales": "64:20,128:20"}, 25, (25, 1, 5), Resume(25, ((128, 15),), 1, 5)),
+        ({"scales": "64:20,128:20"}, 20, (20, 0, 20), Resume(20, ((128, 20),), 1, 0)),
+        ({"scales": "64:20,128:20"}, 10, (10, 0, 10), Resume(10, ((64, 10), (128, 20)), 0, 10)),
+        # Nothing to resume from, or a record that does not fit the job: start afresh.
+        ({"iterations": 40}, 0, (0, 0, 0), START),
+        ({"iterations": 40}, 10, (12, 0, 12), START),
+        ({"iterations": 40}, 10, (10, 1, 10), START),
+        ({"iterations": 40}, 40, (40, 0, 40), START),
+        ({"iterations": 40, "strength": 0.3}, 10, (10, 0, 10), START),
     ],
 )
-def test_only_a_single_stage_run_without_strength_resumes(
-    tmp_path, options, checkpoint, exists, expected
+def test_a_restart_resumes_any_schedule_where_its_checkpoint_was_taken(
+    tmp_path, options, checkpoint, saved, expected
 ):
     store = _store(tmp_path)
     job = store.create_job(REF, [REF], options)
     store.update_job(job.id, checkpoint=checkpoint)
-    assert resume_plan(store.get_job(job.id), Options.build(**options), exists) == expected
+    image, position = _position(tmp_path, *saved)
+    assert (
+        resume_point(store.get_job(job.id), Options.build(**options), image, position) == expected
+    )
+
+
+def test_a_checkpoint_without_its_image_or_record_is_not_resumed(tmp_path):
+    store = _store(tmp_path)
+    job = store.create_job(REF, [REF], {"iterations": 40})
+    store.update_job(job.id, checkpoint=10)
+    image, position = _position(tmp_path, 10, 0, 10)
+    job = store.get_job(job.id)
+    options = Options.build(iterations=40)
+    assert resume_point(job, options, image, position).done == 10
+    position.write_text("{not json")
+    assert resume_point(job, options, image, position) == START
+    position.unlink()
+    assert resume_point(job, options, image, position) == START
+    _position(tmp_path, 10, 0, 10)
+    image.unlink()
+    assert resume_point(job, options, image, position) == START
+
+
+def test_a_resumed_runs_reports_are_places_in_the_jobs_own_schedule():
+    resume = Resume(25, ((128, 15), (256, 10)), 1, 5)
+    report = Progress(3, 25, {}, 0.0, lambda: None, stage=0, stage_iteration=3)
+    assert resume.position(report) == {"iteration": 28, "stage": 1, "stage_iteration": 8}
+    later = Progress(17, 25, {}, 0.0, lambda: None, stage=1, stage_iteration=2)
+    assert resume.position(later) == {"iteration": 42, "stage": 2, "stage_iteration": 2}
+    assert resume.start() == {"iteration": 25, "stage": 1, "stage_iteration": 5}

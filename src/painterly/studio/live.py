@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,22 +53,17 @@ class Change:
 
 
 class Live:
-    """The changes of one job, and a condition notified on each.
-
-    ``cancel`` (why to stop: "cancelled" or "interrupted") is set by other threads and read
-    by the running job's progress callback; it is a request, not a change to tell of.
-    """
+    """The changes of one job, and a condition notified on each."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._history: deque[Change] = deque([Change()], maxlen=KEEP)
-        self.cancel: str | None = None
 
     @property
     def latest(self) -> Change:
         return self._history[-1]
 
-    def update(self, **changes: object) -> None:
+    def update(self, **changes: Any) -> None:
         """Record a change (fields of :class:`Change`) and wake everyone waiting for one."""
         with self._changed:
             last = self._history[-1]

@@ -2,28 +2,33 @@
 through :func:`painterly.api.run`, reporting progress, previews and checkpoints: each change
 is stored (every few reports) and then told to the job's :class:`~painterly.studio.live.Live`.
 
-A job is cancelled from another thread by raising ``KeyboardInterrupt`` from the progress
-callback: the optimisation loop turns that into :class:`~painterly.errors.Interrupted`
-with the best image so far, exactly as Ctrl-C does in the CLI.
+A job is cancelled from another thread by setting its run's
+:class:`~painterly.engine.optimize.Cancel`: the optimisation ends with
+:class:`~painterly.errors.Interrupted` and the best image so far, exactly as Ctrl-C does in
+the CLI. A checkpoint records where in the schedule it was taken (stage and evaluation
+within it, from the progress report), so a restart continues any schedule there.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from painterly.config.options import Options
-from painterly.engine.optimize import Progress
+from painterly.config.schedule import Stage, remaining
+from painterly.engine.optimize import Cancel, Progress
 from painterly.errors import Interrupted, PainterlyError
+from painterly.io.files import write_json
 from painterly.io.images import save_image
 from painterly.studio.live import Live, Lives, jpeg
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from PIL import Image
 
     from painterly.studio.store import Job, JobStore
@@ -74,16 +79,56 @@ class Workshop(Protocol):
     def load_input(self, ref: dict[str, str], role: str) -> Image.Image: ...
 
 
-def resume_plan(job: Job, options: Options, checkpoint_exists: bool) -> int:
-    """The iteration to resume from (0: start afresh).
+@dataclass(frozen=True)
+class Resume:
+    """Where a restarted job continues: after ``done`` evaluations of its schedule, with
+    ``left``, the stages still to run; ``first`` is the index in the job's own schedule of
+    ``left[0]`` and ``within`` the evaluations of that stage already made."""
 
-    Only a single-stage run without ``strength`` resumes: its iterate at iteration k is a
-    fair start for the remaining evaluations, while a coarse-to-fine schedule or the
-    strength pilots would need state that is not saved.
+    done: int
+    left: tuple[Stage, ...]
+    first: int
+    within: int
+
+    def start(self) -> dict[str, int]:
+        """Where the resumed run starts, as a place in the job's own schedule."""
+        return {"iteration": self.done, "stage": self.first, "stage_iteration": self.within}
+
+    def position(self, p: Progress) -> dict[str, int]:
+        """The report ``p`` of the resumed run as a place in the job's own schedule."""
+        stage = self.first + p.stage
+        within = p.stage_iteration + (self.within if p.stage == 0 else 0)
+        return {"iteration": self.done + p.iteration, "stage": stage, "stage_iteration": within}
+
+
+START = Resume(0, (), 0, 0)
+
+
+def resume_point(job: Job, options: Options, checkpoint: Path, position: Path) -> Resume:
+    """Where a restart of ``job`` continues (:data:`START`: from the beginning).
+
+    It continues from its checkpoint image at the stage and evaluation recorded beside it
+    (``position``, written with the image) when both are there and agree with the job.
+    A run with ``strength`` starts afresh: its pilots would calibrate α/β from the
+    checkpoint image instead of the start the result was calibrated with.
     """
-    if not checkpoint_exists or options.strength is not None or len(options.stages) != 1:
-        return 0
-    return job.checkpoint if 0 < job.checkpoint < options.iterations else 0
+    if options.strength is not None or job.checkpoint <= 0 or not checkpoint.is_file():
+        return START
+    try:
+        saved = json.loads(position.read_text(encoding="utf-8"))
+        stage, within = int(saved["stage"]), int(saved["stage_iteration"])
+        agrees = int(saved["iteration"]) == job.checkpoint
+    except (OSError, ValueError, KeyError, TypeError):
+        return START
+    stages = options.stages
+    if not agrees or not 0 <= stage < len(stages) or not 0 < within <= stages[stage].iterations:
+        return START
+    done_before = sum(s.iterations for s in stages[:stage])
+    left = remaining(stages, done_before + within)
+    if not left:
+        return START
+    first = len(stages) - len(left)
+    return Resume(job.checkpoint, left, first, within if first == stage else 0)
 
 
 class Worker(threading.Thread):
@@ -94,8 +139,10 @@ class Worker(threading.Thread):
         super().__init__(name=f"painterly-worker-{device}", daemon=True)
         self.studio = studio
         self.device = device
-        self.current: tuple[str, Live] | None = None
+        self.current: tuple[str, Cancel] | None = None
         self._stopping = threading.Event()
+        # Where the running job's last report was, for the checkpoint of a shutdown.
+        self._last_position: dict[str, int] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -106,7 +153,7 @@ class Worker(threading.Thread):
         current = self.current
         if current is None or (job_id is not None and current[0] != job_id):
             return False
-        current[1].cancel = why
+        current[1].set(why)
         return True
 
     def run(self) -> None:
@@ -122,9 +169,12 @@ class Worker(threading.Thread):
     def run_job(self, job: Job) -> None:
         studio, store = self.studio, self.studio.store
         live = studio.lives.hold(job.id)
+        cancel = Cancel()
         with studio.handoff:
-            self.current = (job.id, live)
-            live.cancel = studio.pending_cancel.pop(job.id, None)
+            self.current = (job.id, cancel)
+            pending = studio.pending_cancel.pop(job.id, None)
+            if pending:
+                cancel.set(pending)
         # Every field, since a stream may still hold this Live from an earlier run of the job.
         live.update(
             state="running",
@@ -138,17 +188,15 @@ class Worker(threading.Thread):
         )
         studio.job_dir(job.id).mkdir(exist_ok=True)
         try:
-            finished = self._stylise(job, live)
+            finished = self._stylise(job, live, cancel)
         except Interrupted as stop:
-            finished = {"state": live.cancel or "cancelled"}
-            if stop.best is not None and live.cancel == "interrupted":
+            finished = {"state": cancel.reason or "cancelled"}
+            if stop.best is not None and cancel.reason == "interrupted":
                 # Shutting down: the best iterate so far is where a restart resumes.
-                save_image(stop.best, studio.checkpoint_path(job.id), overwrite=True)
+                self._save_checkpoint(job.id, stop.best, self._last_position)
                 finished["checkpoint"] = live.latest.iteration
             elif stop.best is not None:
                 save_image(stop.best, studio.result_path(job.id), overwrite=True)
-        except KeyboardInterrupt:  # stopped during the strength pilots
-            finished = {"state": live.cancel or "cancelled"}
         except PainterlyError as error:
             finished = {"state": "failed", "error": str(error)}
         except Exception as error:  # noqa: BLE001 - a worker must outlive a broken job
@@ -163,7 +211,7 @@ class Worker(threading.Thread):
         store.update_job(job.id, finished=time.time(), eta=None, **finished)
         live.update(state=finished["state"], iteration=finished["iteration"], eta=None)
 
-    def _stylise(self, job: Job, live: Live) -> dict:
+    def _stylise(self, job: Job, live: Live, cancel: Cancel) -> dict:
         from painterly.api import run
 
         studio, store = self.studio, self.studio.store
@@ -171,16 +219,17 @@ class Worker(threading.Thread):
         styles = [studio.load_input(style, "style image") for style in job.styles]
         options = Options.build(**job.options).replace(device=self.device)
         checkpoint = studio.checkpoint_path(job.id)
-        offset = resume_plan(job, options, checkpoint.is_file())
-        if offset:
-            options = options.replace(init=str(checkpoint), iterations=options.iterations - offset)
+        resume = resume_point(job, options, checkpoint, position_path(checkpoint))
+        if resume.done:
+            options = options.replace(init=str(checkpoint), scales=resume.left)
         else:
             store.update_job(job.id, checkpoint=0, iteration=0)
             live.update(checkpoint=0, iteration=0)
-        report = self._reporter(job, live, offset)
-        result = run(content, styles, options, report)
+        self._last_position = resume.start()
+        report = self._reporter(job, live, resume)
+        result = run(content, styles, options, report, cancel)
         save_image(result.image, studio.result_path(job.id), overwrite=True)
-        total = offset + result.iterations
+        total = resume.done + result.iterations
         return {
             "state": "done",
             "iteration": total,
@@ -189,25 +238,32 @@ class Worker(threading.Thread):
             "elapsed": live.latest.elapsed,
         }
 
-    def _reporter(self, job: Job, live: Live, offset: int) -> Callable[[Progress], None]:
+    def _save_checkpoint(self, job_id: str, image: Image.Image, position: dict[str, int]) -> None:
+        """The iterate and, beside it, where in the schedule it was taken (image first: a
+        position without its image is never read, see :func:`resume_point`)."""
+        path = self.studio.checkpoint_path(job_id)
+        save_image(image, path, overwrite=True)
+        write_json(position, position_path(path))
+
+    def _reporter(self, job: Job, live: Live, resume: Resume) -> Callable[[Progress], None]:
         studio, store = self.studio, self.studio.store
         every = studio.checkpoint_every
         last = {"save": 0.0, "preview": 0.0}
-        earlier = job.elapsed if offset else 0.0
+        earlier = job.elapsed if resume.done else 0.0
 
         def report(p: Progress) -> None:
-            if live.cancel:
-                raise KeyboardInterrupt
             now = time.monotonic()
+            position = resume.position(p)
+            self._last_position = position
             progress: dict = {
-                "iteration": offset + p.iteration,
-                "total": offset + p.total,
+                "iteration": position["iteration"],
+                "total": resume.done + p.total,
                 "losses": p.losses,
                 "elapsed": earlier + p.elapsed,
                 "eta": p.eta,
             }
             if every and progress["iteration"] % every == 0 and p.iteration < p.total:
-                save_image(p.image(), studio.checkpoint_path(job.id), overwrite=True)
+                self._save_checkpoint(job.id, p.image(), position)
                 progress["checkpoint"] = progress["iteration"]
             if "checkpoint" in progress or now - last["save"] >= SAVE_SECONDS:
                 store.update_job(job.id, **progress)
@@ -218,3 +274,8 @@ class Worker(threading.Thread):
             live.update(**progress)
 
         return report
+
+
+def position_path(checkpoint: Path) -> Path:
+    """The file beside a checkpoint image that says where in the schedule it was taken."""
+    return checkpoint.with_suffix(".json")
