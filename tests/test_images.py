@@ -233,6 +233,71 @@ def test_wide_grayscale_modes_are_scaled_by_their_range(mode: str, value: float,
     assert images.to_rgb(Image.new(mode, (4, 4), value)).getpixel((0, 0)) == (expected,) * 3
 
 
+def _with_transparency(mode: str, transparency: object) -> Image.Image:
+    img = Image.new(mode, (5, 3))
+    img.info["transparency"] = transparency
+    return img
+
+
+def _rgba_palette() -> Image.Image:
+    img = Image.new("P", (5, 3))
+    img.putpalette([255, 0, 0, 0, 0, 0, 255, 255], rawmode="RGBA")
+    return img
+
+
+# Every mode Pillow creates, and the ways a mode can carry transparency without an alpha band.
+EVERY_MODE = [
+    *(Image.new(mode, (5, 3)) for mode in Image.MODES),
+    _with_transparency("1", 0),
+    _with_transparency("L", 0),
+    _with_transparency("P", 0),
+    _with_transparency("P", b"\x00\x80"),
+    _rgba_palette(),
+    _with_transparency("RGB", (0, 0, 0)),
+    _with_transparency("I", 0),
+    _with_transparency("I;16", 0),
+]
+
+
+@pytest.mark.parametrize(
+    "img", EVERY_MODE, ids=[f"{i.mode}{'+t' * ('transparency' in i.info)}" for i in EVERY_MODE]
+)
+def test_to_rgb_gives_rgb_of_the_same_size_in_every_pillow_mode(img: Image.Image):
+    before = img.tobytes()
+
+    rgb = images.to_rgb(img)
+
+    assert (rgb.mode, rgb.size) == ("RGB", img.size)
+    assert img.tobytes() == before
+
+
+def test_pillows_mode_list_holds_every_mode_the_test_above_must_cover():
+    named = "1 L LA La P PA RGB RGBA RGBa RGBX CMYK YCbCr LAB HSV I I;16 I;16L I;16B I;16N F"
+    assert set(named.split()) <= set(Image.MODES)
+
+
+def test_premultiplied_grey_with_alpha_is_composited_over_white():
+    img = Image.new("LA", (16, 16), (0, 0))
+    img.paste((50, 255), (0, 0, 8, 16))
+
+    rgb = images.to_rgb(img.convert("La"))
+
+    assert rgb.getpixel((12, 0)) == WHITE
+    assert rgb.getpixel((2, 0)) == (50, 50, 50)
+
+
+def test_16_bit_grey_png_with_a_transparent_level_is_white_there(tmp_path: Path):
+    values = np.full((16, 16), 40000, dtype=np.uint16)
+    values[:, :8] = 5
+    path = tmp_path / "grey16-trns.png"
+    Image.fromarray(values).save(path, transparency=5)
+
+    loaded = images.load_image(path)
+
+    assert loaded.getpixel((2, 2)) == WHITE
+    assert _close(loaded.getpixel((12, 2)), (156, 156, 156), 1)
+
+
 def test_to_rgb_returns_a_new_image_for_rgb_input():
     img = Image.new("RGB", (4, 4), RED)
 

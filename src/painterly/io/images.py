@@ -116,15 +116,18 @@ def to_rgb(img: Image.Image) -> Image.Image:
     This is the conversion part of :func:`load_image`, for images handed to the Python API:
     16-bit and float greyscale are scaled (not clipped) to 8 bits, palettes are expanded,
     CMYK and embedded ICC profiles go through LittleCMS to sRGB when possible, and any
-    transparency is composited over white.
+    transparency is composited over white. Every mode Pillow has is handled, premultiplied
+    alpha (La, RGBa) and a 16-bit PNG's transparent grey level included.
     """
     icc_profile = img.info.get("icc_profile")
+    alpha = None
     if img.mode in _HIGH_BIT_DEPTH:
+        alpha = _transparent_value_mask(img)
         img = _high_bit_depth_to_l(img)
     elif img.has_transparency_data:
-        img = img.convert("LA" if img.mode in ("1", "L", "LA") else "RGBA")
+        # La (premultiplied) converts only to LA; Pillow has no La → RGBA or La → L.
+        img = img.convert("LA" if img.mode in ("1", "L", "LA", "La") else "RGBA")
 
-    alpha = None
     if img.mode in ("RGBA", "LA"):
         alpha = img.getchannel("A")
         img = img.convert("L" if img.mode == "LA" else "RGB")
@@ -136,6 +139,16 @@ def to_rgb(img: Image.Image) -> Image.Image:
     background = Image.new("RGB", rgb.size, _WHITE)
     background.paste(rgb, (0, 0), alpha)
     return background
+
+
+def _transparent_value_mask(img: Image.Image) -> Image.Image | None:
+    """The alpha of a 16-bit or float greyscale image whose ``transparency`` names one grey
+    level (a PNG's tRNS chunk), or None: Pillow's own conversions drop that level."""
+    level = img.info.get("transparency")
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        return None
+    opaque = np.asarray(img, dtype=np.float64) != level
+    return Image.fromarray(opaque.astype(np.uint8) * 255)
 
 
 def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
