@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from painterly.config.options import field_default, option_fields
+from painterly.config.options import MAX_WEIGHT, field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.engine.optimize import Progress
 
@@ -86,8 +86,9 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 "--ratio",
                 metavar="ALPHA/BETA",
-                help="content-to-style ratio α/β of the paper; sets the style weight to "
-                "content weight / ratio (default: 1/style weight)",
+                help=f"content-to-style ratio α/β of the paper, more than 0, at most "
+                f"{MAX_WEIGHT:g}; sets the style weight to content weight / ratio, which must "
+                f"be at most {MAX_WEIGHT:g} too (default: 1/style weight)",
             )
 
 

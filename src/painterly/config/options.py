@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from painterly.config.presets import PAPER_STYLE_LAYERS, PRESETS
-from painterly.config.schedule import MIN_SIZE, Stage, auto_stages, read_scales, total
-from painterly.config.values import read_choice, read_integer, read_number
+from painterly.config.schedule import (
+    MAX_ITERATIONS,
+    MAX_SIZE,
+    MIN_SIZE,
+    Stage,
+    auto_stages,
+    read_scales,
+    total,
+)
+from painterly.config.values import read_choice, read_integer, read_number, read_path, shown
 from painterly.controls.colour import PRESERVE_COLOR
 from painterly.engine.losses import CONVENTIONS
 from painterly.errors import PainterlyError
@@ -33,25 +41,37 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content", "style", "adain")
 PRECISIONS = ("auto", "fp32", "bf16")
 
+MAX_WEIGHT = 1e30
+"""Largest loss weight (α, β, TV, a layer's, a blend's) and α/β: the weighted terms are summed
+in float32, whose largest value is 3.4e38, so a larger weight overflows any loss it weighs."""
+MAX_STYLE_SCALE = 16.0
+"""Largest ``style_scale``: the style image then has 256 times the output's pixels (an
+8192-px style for a 512-px output), and its side, size × scale, stays a whole number the
+memory check can weigh; 1e308 made that side infinite."""
+MAX_LEARNING_RATE = 1.0
+"""Largest Adam step: the pixels lie in [0, 1], so a larger step jumps past the whole range."""
+MAX_SEED = 2**64 - 1
+"""Largest seed, the largest ``torch.Generator.manual_seed`` takes."""
+MAX_DEVICE_INDEX = 127
+"""Largest N of ``cuda:N``: PyTorch keeps a device index in one signed byte (128 wraps)."""
+_WEIGHTS = f"0 to {MAX_WEIGHT:g}"
+"""The range of a weight, as the help texts give it."""
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(?::(\d{1,3}))?")
+
 
 def parse_layers(
-    text: str | Mapping[str, float] | list[str] | tuple[str, ...], default_weight: str
+    text: str | Mapping[str, float] | list[str] | tuple[str, ...],
+    default_weight: str,
+    what: str = "layers",
 ) -> dict[str, float]:
     """Read ``conv1_1:0.2,conv2_1`` (or a mapping or list) into ``{layer: weight}``.
 
-    A layer given without a weight gets ``default_weight``: ``"equal"`` gives every such
-    layer 1/n (the paper's w_l = 1/5 for five style layers), ``"one"`` gives 1.
+    A layer given without a weight (or with the weight None in a mapping) gets
+    ``default_weight``: ``"equal"`` gives every such layer 1/n (the paper's w_l = 1/5 for
+    five style layers), ``"one"`` gives 1. Weights lie in 0 … MAX_WEIGHT; ``what`` names the
+    option in the message for a value that is no list of layers at all.
     """
-    items: list[tuple[str, Any]] = []
-    if isinstance(text, Mapping):
-        items = [(str(k), v) for k, v in text.items()]
-    else:
-        parts = [p for p in re.split(r"[,\s]+", text.strip())] if isinstance(text, str) else text
-        for part in parts:
-            if not part:
-                continue
-            name, sep, weight = str(part).partition(":")
-            items.append((name, weight if sep else None))
+    items = _layer_items(text, what)
     unweighted = sum(1 for _, w in items if w is None)
     fill = 1.0 / unweighted if default_weight == "equal" and unweighted else 1.0
     layers: dict[str, float] = {}
@@ -60,18 +80,55 @@ def parse_layers(
             layer = canonical_layer(name)
         except KeyError:
             raise PainterlyError(
-                f"unknown layer {name!r}; layers are conv1_1 … conv5_4 and pool1 … pool5"
+                f"unknown layer {shown(name)}; layers are conv1_1 … conv5_4 and pool1 … pool5"
             ) from None
         if layer in layers:
             raise PainterlyError(f"layer {layer} is listed twice")
-        layers[layer] = fill if given is None else read_number(given, f"weight of layer {layer}")
+        layers[layer] = (
+            fill
+            if given is None
+            else read_number(given, f"weight of layer {layer}", maximum=MAX_WEIGHT)
+        )
     return layers
 
 
+def _layer_items(text: Any, what: str) -> list[tuple[Any, Any]]:
+    """(name, weight or None) of each entry: a mapping's items, or ``NAME[:WEIGHT]`` texts."""
+    if isinstance(text, Mapping):
+        names, items = list(text), list(text.items())
+    elif isinstance(text, (str, list, tuple)):
+        names = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
+        items = [(n, w if sep else None) for n, sep, w in (_partition(p) for p in names if p)]
+    else:
+        raise PainterlyError(
+            f"{what} must be layer names such as conv4_2 or conv3_2:0.5,conv4_2:1, "
+            f"not {shown(text)}"
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise PainterlyError(
+                f"each of the {what} is a layer name such as conv4_2, not {shown(name)}"
+            )
+    return items
+
+
+def _partition(part: Any) -> tuple[Any, str, Any]:
+    """``NAME:WEIGHT`` split at the colon; a non-text entry stays whole, to be refused."""
+    return part.partition(":") if isinstance(part, str) else (part, "", None)
+
+
 def parse_blend(text: str | tuple | list) -> tuple[float, ...]:
-    """Read ``0.7,0.3`` (or numbers) into (0.7, 0.3); each weight must be ≥ 0, not all 0."""
-    parts = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
-    weights = tuple(read_number(p, "each --style-blend weight") for p in parts if p != "")
+    """Read ``0.7,0.3`` (or numbers) into (0.7, 0.3); each weight lies in 0 … MAX_WEIGHT,
+    not all 0."""
+    if isinstance(text, str):
+        parts: list[Any] = re.split(r"[,\s]+", text.strip())
+    elif isinstance(text, (list, tuple)):
+        parts = list(text)
+    else:
+        raise PainterlyError(f"--style-blend is weights such as 0.7,0.3, not {shown(text)}")
+    weights = tuple(
+        read_number(p, "each --style-blend weight", maximum=MAX_WEIGHT) for p in parts if p != ""
+    )
     if weights and not any(weights):
         raise PainterlyError("the --style-blend weights are all 0; at least one must be positive")
     return weights
@@ -83,28 +140,48 @@ _MASK_PAIR = re.compile(r"((?:[A-Za-z]:[\\/])?[^:]+):(.+)")
 
 def parse_masks(values: str | tuple | list) -> tuple[tuple[str, str], ...]:
     """Read ``MASK:STYLE`` texts (or (mask, style) pairs) into ((mask, style), …)."""
-    items = [values] if isinstance(values, str) else list(values)
-    pairs = []
-    for item in items:
-        if isinstance(item, (str, os.PathLike)):
-            match = _MASK_PAIR.fullmatch(os.fspath(item))
-            if not match:
-                raise PainterlyError(
-                    f"each --mask is MASK:STYLE (a mask image and the style painted where it is "
-                    f"white), not {os.fspath(item)!r}"
-                )
-            item = match.groups()
-        if len(item) != 2:
-            raise PainterlyError(f"each mask is a pair (mask image, style image), not {item!r}")
-        pairs.append((os.fspath(item[0]), os.fspath(item[1])))
-    return tuple(pairs)
+    if isinstance(values, (str, os.PathLike)):
+        items: list[Any] = [values]
+    elif isinstance(values, (list, tuple)):
+        items = list(values)
+    else:
+        raise PainterlyError(
+            f"--mask is MASK:STYLE texts or (mask, style) pairs, not {shown(values)}"
+        )
+    return tuple(_mask_pair(item) for item in items)
+
+
+def _mask_pair(item: Any) -> tuple[str, str]:
+    if isinstance(item, (str, os.PathLike)):
+        text = read_path(item, "each --mask")
+        match = _MASK_PAIR.fullmatch(text)
+        if not match:
+            raise PainterlyError(
+                f"each --mask is MASK:STYLE (a mask image and the style painted where it is "
+                f"white), not {shown(text)}"
+            )
+        item = match.groups()
+    if not isinstance(item, (list, tuple)) or len(item) != 2:
+        raise PainterlyError(f"each mask is a pair (mask image, style image), not {shown(item)}")
+    return read_path(item[0], "each mask image"), read_path(item[1], "each mask's style image")
 
 
 def _strength(value: Any) -> float:
     number = read_number(value, "strength")
     if number > 1:
-        raise PainterlyError(f"strength must be between 0 and 1, not {value}")
+        raise PainterlyError(f"strength must be between 0 and 1, not {number:g}")
     return number
+
+
+def _device(value: Any) -> str:
+    """``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` with N ≤ MAX_DEVICE_INDEX."""
+    match = _DEVICE.fullmatch(value.strip().lower()) if isinstance(value, str) else None
+    if not match or int(match[1] or 0) > MAX_DEVICE_INDEX:
+        raise PainterlyError(
+            f"device must be auto, cpu, cuda, cuda:N (N at most {MAX_DEVICE_INDEX}) or mps, "
+            f"not {shown(value)}"
+        )
+    return match[0]
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -127,25 +204,31 @@ class Options:
         "of a pretrained network, seconds; they ignore the optimisation's options)",
         choices=METHODS,
     )
-    size: int = _opt(512, "size of the output in pixels, along --size-side", group="schedule")
+    size: int = _opt(
+        512,
+        f"size of the output in pixels, along --size-side ({MIN_SIZE} to {MAX_SIZE})",
+        group="schedule",
+    )
     size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
     scales: tuple[Stage, ...] | str = _opt(
         (),
         "coarse-to-fine stages SIZE:ITERATIONS,… run in turn, each starting from the last "
         "one's result upsampled (in place of --size and --iterations, and of a preset's "
         "schedule); auto: up to three stages ending at --size, see auto_stages; none "
-        "(default): one stage at --size",
+        f"(default): one stage at --size; each SIZE {MIN_SIZE} to {MAX_SIZE}, the "
+        f"ITERATIONS at most {MAX_ITERATIONS:,} in all",
         metavar="auto|none|STAGES",
         group="schedule",
     )
     style_scale: float = _opt(
         1.0,
-        "size of the style image relative to the output (paper: 1); larger means bigger strokes",
+        "size of the style image relative to the output (paper: 1); larger means bigger "
+        f"strokes (more than 0, at most {MAX_STYLE_SCALE:g})",
     )
     style_blend: tuple[float, ...] = _opt(
         (),
         "with several style images, how much of each: weights such as 0.7,0.3 (normalised to "
-        "sum 1) that mix their style representations (Gram matrices)",
+        f"sum 1) that mix their style representations (Gram matrices); each {_WEIGHTS}",
         metavar="W,W,…",
     )
     masks: tuple[tuple[str, str], ...] = _opt(
@@ -174,23 +257,25 @@ class Options:
     )
     content_layers: dict[str, float] = _opt(
         {"conv4_2": 1.0},
-        "content layers and weights, e.g. conv4_2 or conv3_2:0.5,conv4_2:1 (unweighted: 1)",
+        "content layers and weights, e.g. conv4_2 or conv3_2:0.5,conv4_2:1 (unweighted: 1; "
+        f"weights {_WEIGHTS})",
         metavar="LAYERS",
     )
     style_layers: dict[str, float] = _opt(
         {name: 0.2 for name in PAPER_STYLE_LAYERS},
-        "style layers and weights w_l, e.g. conv1_1:0.2,conv2_1:0.2 (unweighted: equal, sum 1)",
+        "style layers and weights w_l, e.g. conv1_1:0.2,conv2_1:0.2 (unweighted: equal, sum 1; "
+        f"weights {_WEIGHTS})",
         metavar="LAYERS",
     )
-    content_weight: float = _opt(1.0, "α, weight of the content loss")
-    style_weight: float = _opt(1e3, "β, weight of the style loss", group="balance")
+    content_weight: float = _opt(1.0, f"α, weight of the content loss ({_WEIGHTS})")
+    style_weight: float = _opt(1e3, f"β, weight of the style loss ({_WEIGHTS})", group="balance")
     loss_convention: str = _opt(
         "calibrated",
         "how the loss terms are normalised: calibrated (the paper's α/β hold at any size), "
         "paper (as printed), notebook, keras",
         choices=tuple(CONVENTIONS),
     )
-    tv_weight: float = _opt(0.0, "weight of the total-variation smoothness term")
+    tv_weight: float = _opt(0.0, f"weight of the total-variation smoothness term ({_WEIGHTS})")
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(
         "vgg19-normalized",
@@ -199,18 +284,31 @@ class Options:
     )
     optimizer: str = _opt("lbfgs", "optimiser for the image pixels", choices=OPTIMIZERS)
     iterations: int = _opt(
-        500, "number of loss evaluations (L-BFGS) or steps (Adam)", group="schedule"
+        500,
+        f"number of loss evaluations (L-BFGS) or steps (Adam), 1 to {MAX_ITERATIONS:,}",
+        group="schedule",
     )
-    lbfgs_restart: int = _opt(0, "start L-BFGS afresh every N evaluations (0: never)")
-    learning_rate: float = _opt(0.02, "Adam step size, in units of the [0, 1] pixel range")
+    lbfgs_restart: int = _opt(
+        0, f"start L-BFGS afresh every N evaluations (0: never; at most {MAX_ITERATIONS:,})"
+    )
+    learning_rate: float = _opt(
+        0.02,
+        "Adam step size, in units of the [0, 1] pixel range (more than 0, at most "
+        f"{MAX_LEARNING_RATE:g})",
+    )
     init: str = _opt(
         "noise",
         "start image: noise (paper), content, style, adain (the AdaIN result), or an image file",
         metavar="noise|content|style|adain|FILE",
     )
-    seed: int = _opt(0, "random seed; the same seed gives the same image on the same machine")
+    seed: int = _opt(
+        0,
+        "random seed, 0 to 2^64 - 1; the same seed gives the same image on the same machine",
+    )
     device: str = _opt(
-        "auto", "where to compute: auto, cpu, cuda[:N] or mps", metavar="auto|cpu|cuda|mps"
+        "auto",
+        f"where to compute: auto, cpu, cuda[:N] (N at most {MAX_DEVICE_INDEX}) or mps",
+        metavar="auto|cpu|cuda|mps",
     )
     precision: str = _opt(
         "auto",
@@ -220,23 +318,27 @@ class Options:
     )
 
     def __post_init__(self) -> None:
+        """Check every field's type and range (one sentence for the first that is wrong), and
+        store it normalised: numbers as int or float, names in lower case, lists as tuples."""
         set_ = object.__setattr__
         set_(self, "method", read_choice(self.method, "method", METHODS))
-        scales = read_scales(self.scales)
-        set_(self, "scales", scales)
-        if isinstance(scales, tuple) and scales:
-            # So that size and iterations describe the run (memory checks, messages).
-            set_(self, "size", scales[-1].size)
-            set_(self, "iterations", total(scales))
-        set_(self, "size", read_integer(self.size, "size", MIN_SIZE))
+        self._check_schedule()
         set_(self, "size_side", read_choice(self.size_side, "size side", SIZE_SIDES))
         set_(
             self,
             "loss_convention",
             read_choice(self.loss_convention, "loss convention", tuple(CONVENTIONS)),
         )
-        set_(self, "lbfgs_restart", read_integer(self.lbfgs_restart, "lbfgs restart", 0))
-        set_(self, "style_scale", read_number(self.style_scale, "style scale", strict=True))
+        set_(
+            self,
+            "lbfgs_restart",
+            read_integer(self.lbfgs_restart, "lbfgs restart", 0, MAX_ITERATIONS),
+        )
+        set_(
+            self,
+            "style_scale",
+            read_number(self.style_scale, "style scale", strict=True, maximum=MAX_STYLE_SCALE),
+        )
         set_(self, "style_blend", parse_blend(self.style_blend))
         set_(self, "masks", parse_masks(self.masks))
         if self.masks and self.style_blend:
@@ -249,8 +351,41 @@ class Options:
             "preserve_color",
             read_choice(self.preserve_color, "preserve color", PRESERVE_COLOR),
         )
-        set_(self, "content_layers", parse_layers(self.content_layers, "one"))
-        set_(self, "style_layers", parse_layers(self.style_layers, "equal"))
+        self._check_balance()
+        set_(self, "pooling", read_choice(self.pooling, "pooling", POOLINGS))
+        set_(self, "optimizer", read_choice(self.optimizer, "optimizer", OPTIMIZERS))
+        set_(
+            self,
+            "learning_rate",
+            read_number(
+                self.learning_rate, "learning rate", strict=True, maximum=MAX_LEARNING_RATE
+            ),
+        )
+        init = read_path(self.init, "init")
+        set_(self, "init", init.lower() if init.lower() in INITS else init)
+        set_(self, "seed", read_integer(self.seed, "seed", 0, MAX_SEED))
+        set_(self, "device", _device(self.device))
+        set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
+        set_(self, "weights", read_path(self.weights, "weights"))
+        self._check_method()
+
+    def _check_schedule(self) -> None:
+        """``scales``, then ``size`` and ``iterations`` (which a stage list sets)."""
+        set_ = object.__setattr__
+        scales = read_scales(self.scales)
+        set_(self, "scales", scales)
+        if isinstance(scales, tuple) and scales:
+            # So that size and iterations describe the run (memory checks, messages).
+            set_(self, "size", scales[-1].size)
+            set_(self, "iterations", total(scales))
+        set_(self, "size", read_integer(self.size, "size", MIN_SIZE, MAX_SIZE))
+        set_(self, "iterations", read_integer(self.iterations, "iterations", 1, MAX_ITERATIONS))
+
+    def _check_balance(self) -> None:
+        """The layers, their weights, α, β, TV and ``strength``."""
+        set_ = object.__setattr__
+        set_(self, "content_layers", parse_layers(self.content_layers, "one", "content layers"))
+        set_(self, "style_layers", parse_layers(self.style_layers, "equal", "style layers"))
         if not self.content_layers and not self.style_layers:
             raise PainterlyError("at least one content or style layer is needed")
         if self.strength is not None:
@@ -261,23 +396,8 @@ class Options:
                     "style layers"
                 )
         for name in ("content_weight", "style_weight", "tv_weight"):
-            set_(self, name, read_number(getattr(self, name), name.replace("_", " ")))
-        set_(self, "pooling", read_choice(self.pooling, "pooling", POOLINGS))
-        set_(self, "optimizer", read_choice(self.optimizer, "optimizer", OPTIMIZERS))
-        set_(self, "iterations", read_integer(self.iterations, "iterations", 1))
-        set_(self, "learning_rate", read_number(self.learning_rate, "learning rate", strict=True))
-        init = str(self.init)
-        set_(self, "init", init.lower() if init.lower() in INITS else init)
-        set_(self, "seed", read_integer(self.seed, "seed", 0))
-        device = str(self.device).strip().lower()
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
-            raise PainterlyError(
-                f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}"
-            )
-        set_(self, "device", device)
-        set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
-        set_(self, "weights", str(self.weights))
-        self._check_method()
+            what = name.replace("_", " ")
+            set_(self, name, read_number(getattr(self, name), what, maximum=MAX_WEIGHT))
 
     def _check_method(self) -> None:
         """Refuse what a feed-forward method, or ``--init adain``, cannot honour."""
@@ -334,8 +454,10 @@ class Options:
         """
         _refuse_unknown(values, {"preset"})
         preset = values.pop("preset", None)
-        if preset is not None and preset not in PRESETS:
-            raise PainterlyError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+        if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+            raise PainterlyError(
+                f"unknown preset {shown(preset)}; presets are {', '.join(PRESETS)}"
+            )
         return cls._create(merge(PRESETS[preset] if preset is not None else {}, values))
 
     def replace(self, **values: Any) -> Options:
@@ -346,12 +468,18 @@ class Options:
 
     @classmethod
     def _create(cls, values: dict[str, Any]) -> Options:
-        """Options from merged values, turning ``ratio`` into β = α / ratio."""
+        """Options from merged values, turning ``ratio`` into β = α / ratio (≤ MAX_WEIGHT)."""
         ratio = values.pop("ratio", None)
         if ratio is not None:
-            ratio = read_number(ratio, "ratio α/β", strict=True)
+            ratio = read_number(ratio, "ratio α/β", strict=True, maximum=MAX_WEIGHT)
             alpha = values.get("content_weight", cls.content_weight)
-            values["style_weight"] = read_number(alpha, "content weight") / ratio
+            beta = read_number(alpha, "content weight", maximum=MAX_WEIGHT) / ratio
+            if beta > MAX_WEIGHT:
+                raise PainterlyError(
+                    f"the ratio α/β = {ratio:g} makes the style weight β = α / ratio = {beta:g}, "
+                    f"more than the largest weight, {MAX_WEIGHT:g}"
+                )
+            values["style_weight"] = beta
         return cls(**values)
 
 
@@ -423,9 +551,12 @@ def _merge_schedule(base: dict[str, Any], explicit: dict[str, Any]) -> dict[str,
 def _refuse_disagreement(stages: tuple[Stage, ...], explicit: dict[str, Any]) -> None:
     """A stage list already says the size and the evaluations; the same again is no
     conflict (options written out whole, as ``reproduce`` records them, read back)."""
-    implied = {"size": (stages[-1].size, MIN_SIZE), "iterations": (total(stages), 1)}
-    for name, (value, minimum) in implied.items():
-        if name in explicit and read_integer(explicit[name], name, minimum) != value:
+    implied = {
+        "size": (stages[-1].size, MIN_SIZE, MAX_SIZE),
+        "iterations": (total(stages), 1, MAX_ITERATIONS),
+    }
+    for name, (value, minimum, maximum) in implied.items():
+        if name in explicit and read_integer(explicit[name], name, minimum, maximum) != value:
             raise PainterlyError(
                 "--scales gives each stage's size and evaluations; give it or "
                 "--size/--iterations, not both"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from painterly.config.values import read_integer
+from painterly.config.values import read_integer, shown
 from painterly.errors import PainterlyError
 
 AUTO = "auto"
@@ -19,6 +19,14 @@ AUTO = "auto"
 
 MIN_SIZE = 16
 """Smallest size of a stage: VGG's four poolings before conv5_1 leave it one position."""
+
+MAX_SIZE = 65535
+"""Largest size of a stage, the largest side a JPEG can have; the memory check refuses far
+smaller sizes on most machines, but this bound holds before any image is read."""
+
+MAX_ITERATIONS = 10_000_000
+"""Most loss evaluations of a whole run: weeks of a GPU at 512 px, so no real run is
+refused, while a mistyped count is."""
 
 AUTO_SMALLEST = 128
 """Smallest stage of the automatic schedule: below it VGG's deep layers see too few positions."""
@@ -32,17 +40,29 @@ class Stage(NamedTuple):
 
 
 def parse_scales(text: str | Sequence) -> tuple[Stage, ...]:
-    """Read ``256:300,512:100`` (or pairs) into (Stage(256, 300), Stage(512, 100))."""
+    """Read ``256:300,512:100`` (or a list of pairs or of such texts) into
+    (Stage(256, 300), Stage(512, 100)), each size within MIN_SIZE … MAX_SIZE and the whole
+    schedule at most MAX_ITERATIONS evaluations."""
     if isinstance(text, str):
-        pairs = [p.partition(":")[::2] for p in re.split(r"[,\s]+", text.strip()) if p]
+        items: list = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    elif isinstance(text, (list, tuple)):
+        items = list(text)
     else:
-        pairs = list(text)
+        raise PainterlyError(
+            f"--scales is auto, none or stages SIZE:ITERATIONS,…, not {shown(text)}"
+        )
     stages = []
-    for pair in pairs:
-        if len(pair) != 2 or "" in pair:
-            raise PainterlyError(f"each stage of --scales is SIZE:ITERATIONS, not {pair!r}")
-        size = read_integer(pair[0], "stage size", MIN_SIZE)
-        stages.append(Stage(size, read_integer(pair[1], "stage iterations", 1)))
+    for item in items:
+        pair = item.partition(":")[::2] if isinstance(item, str) else item
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or "" in pair:
+            raise PainterlyError(f"each stage of --scales is SIZE:ITERATIONS, not {shown(item)}")
+        size = read_integer(pair[0], "stage size", MIN_SIZE, MAX_SIZE)
+        stages.append(Stage(size, read_integer(pair[1], "stage iterations", 1, MAX_ITERATIONS)))
+    if total(stages) > MAX_ITERATIONS:
+        raise PainterlyError(
+            f"the stages of --scales add up to {total(stages):,} evaluations, more than the "
+            f"limit of {MAX_ITERATIONS:,}"
+        )
     return tuple(stages)
 
 
