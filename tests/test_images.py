@@ -490,7 +490,7 @@ def test_check_output_path_reports_unwritable_directory(
     def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(images.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
 
     with pytest.raises(PainterlyError, match="not writable"):
         images.check_output_path(tmp_path / "out.png")

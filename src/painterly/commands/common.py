@@ -1,6 +1,6 @@
 """What every subcommand shares: the one-line-error parser, the flags generated from
 :class:`~painterly.config.options.Options`, the image arguments, reading the inputs and the
-progress display."""
+progress display, the inputs a run reads and the saving of its finished image."""
 
 from __future__ import annotations
 
@@ -9,24 +9,25 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from painterly.config.options import MAX_WEIGHT, field_default, option_fields
+from painterly.commands import EXIT_USAGE
+from painterly.config.options import INITS, MAX_WEIGHT, Options, field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.engine.optimize import Progress
+from painterly.errors import printable
 
 if TYPE_CHECKING:
     from PIL import Image
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line instead of usage + message."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        text = printable(message)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def default_text(value: object) -> str:
@@ -116,6 +117,33 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
 def image_paths(args: dict) -> tuple[str, list[str]]:
     """Pop CONTENT and the style paths (STYLE … then --style …) from parsed ``args``."""
     return args.pop("content"), [*args.pop("style"), *args.pop("more_styles")]
+
+
+def input_files(content: str, styles: Sequence[str], options: Options) -> list[tuple[str, str]]:
+    """(role, path) of every file a run reads: the content and style images, an ``--init``
+    image, and each ``--mask`` with its style; no output may be one of them."""
+    files = [("content image", content), *(("style image", style) for style in styles)]
+    if options.init not in INITS:
+        files.append(("--init image", options.init))
+    for mask, style in options.masks:
+        files += [("mask", mask), ("style image", style)]
+    return files
+
+
+def save_finished(
+    image: Image.Image, path: Path, overwrite: bool, quality: int = 95
+) -> tuple[Path, bool]:
+    """Save a finished image, also when Ctrl-C comes meanwhile: the save completes first.
+
+    Returns where it went and whether an interrupt came, for the caller to report (with
+    :func:`~painterly.commands.say_stopped`) instead of losing the image to it.
+    """
+    from painterly.io.files import interrupts_deferred
+    from painterly.io.images import save_image
+
+    with interrupts_deferred(redeliver=False) as held:
+        saved = save_image(image, path, overwrite=overwrite, quality=quality)
+    return saved, bool(held)
 
 
 def load_inputs(content: str, styles: Sequence[str]) -> tuple[Image.Image, list[Image.Image]]:

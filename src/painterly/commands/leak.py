@@ -15,10 +15,19 @@ from painterly.commands.common import (
     add_image_arguments,
     add_option_flags,
     image_paths,
+    input_files,
     load_inputs,
 )
 from painterly.config.options import Options
-from painterly.errors import Interrupted, PainterlyError
+from painterly.errors import Interrupted, PainterlyError, printable
+from painterly.io.files import (
+    Inputs,
+    check_output_folder,
+    check_target,
+    os_reason,
+    write_atomically,
+    write_json,
+)
 from painterly.report.leak import (
     COMPARE_SIDE,
     check_outputs,
@@ -74,10 +83,30 @@ def _rounds(text: str) -> int:
     return rounds
 
 
+def _check_outputs(out_dir: Path, method: str, overwrite: bool, inputs: Inputs) -> dict[str, Path]:
+    """Every output checked before the first round: the folder can be made and written,
+    and each file may be written there (not an input, a link or a folder; not existing
+    without ``overwrite``)."""
+    paths = check_outputs(out_dir, method, overwrite)
+    check_output_folder(out_dir)
+    if out_dir.is_dir():
+        for path in paths.values():
+            check_target(path, overwrite, inputs)
+    return paths
+
+
+def _make_folder(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # made impossible since the check, e.g. by another process
+        raise PainterlyError(
+            f"cannot create the output folder '{printable(out_dir)}' ({os_reason(error)})"
+        ) from None
+
+
 def command(argv: Sequence[str]) -> int:
     """``painterly leak CONTENT STYLE… -o DIR [--rounds N] [--method M] [options]``."""
     from painterly.api import run
-    from painterly.io.files import write_atomically, write_json
     from painterly.report.sheets import jpeg_copy
 
     args = vars(_parser().parse_args(argv))
@@ -92,7 +121,9 @@ def command(argv: Sequence[str]) -> int:
             "painterly leak uses the styles in turn, one per round; no --style-blend"
         )
     options = Options.build(**args)
-    paths = check_outputs(out_dir, options.method, overwrite)
+    paths = _check_outputs(
+        out_dir, options.method, overwrite, input_files(content_path, style_paths, options)
+    )
     content, styles = load_inputs(content_path, style_paths)
     if not styles:
         raise PainterlyError("give at least one style image")
@@ -136,7 +167,7 @@ def command(argv: Sequence[str]) -> int:
         "options": {k: v for k, v in args.items()},
         "wall_seconds": time.perf_counter() - started,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_folder(out_dir)
     note = (
         f"{options.method} at {outputs[0].width}x{outputs[0].height} px; each round stylises "
         "the previous round's output; SSIM of luminance and edge agreement with the photograph "
@@ -159,5 +190,5 @@ def command(argv: Sequence[str]) -> int:
         report["curve"] = None
         print("painterly: note: no curve drawn: matplotlib is not installed", file=sys.stderr)
     write_json(report, paths["json"])
-    print(paths["json"])
+    print(printable(paths["json"]))
     return 0

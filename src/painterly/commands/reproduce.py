@@ -8,8 +8,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from painterly.commands.common import EXIT_INTERRUPTED, Parser, format_seconds
-from painterly.errors import Interrupted
+from painterly.commands import EXIT_INTERRUPTED, say_stopped
+from painterly.commands.common import Parser, format_seconds
+from painterly.errors import Interrupted, PainterlyError, printable
+from painterly.io.files import check_output_folder, same_file
 from painterly.methods import Result
 from painterly.report.reproduce import (
     DEFAULT_EXAMPLES,
@@ -67,6 +69,7 @@ def command(argv: Sequence[str]) -> int:
     default_out = "out/reproduce-preview" if args.preview else "out/reproduce"
     out_dir = Path(args.output or default_out)
     examples = Path(args.examples) if args.examples else DEFAULT_EXAMPLES
+    _check_output(out_dir, examples)
     log = (lambda *a, **k: None) if args.quiet else functools.partial(print, file=sys.stderr)
     started: list[float] = []
     done: list[tuple[Sheet, dict]] = []
@@ -97,13 +100,21 @@ def command(argv: Sequence[str]) -> int:
         )
     except (Interrupted, KeyboardInterrupt):
         names = ", ".join(sheet.name for sheet, _ in done) or "none"
-        print(
-            f"\npainterly: interrupted; sheets completed: {names} (in {out_dir})",
-            file=sys.stderr,
-        )
+        say_stopped(f"interrupted; sheets completed: {names} (in {out_dir})")
         return EXIT_INTERRUPTED
     log("wall time: " + ", ".join(f"{s.name} {r['seconds']:.1f} s" for s, r in done))
     for _, record in done:
-        print(out_dir.resolve() / record["png"])
-    print(out_dir.resolve() / "reproduce.json")
+        print(printable(out_dir.resolve() / record["png"]))
+    print(printable(out_dir.resolve() / "reproduce.json"))
     return 0
+
+
+def _check_output(out_dir: Path, examples: Path) -> None:
+    """Before the first run: the folder can be made and written, and it is not the folder of
+    the input images (which ``--overwrite`` would otherwise let the sheets be written into)."""
+    check_output_folder(out_dir)
+    if same_file(out_dir, examples):
+        raise PainterlyError(
+            f"the output folder '{printable(out_dir)}' is the examples folder, which holds the "
+            "input images; choose another folder"
+        )

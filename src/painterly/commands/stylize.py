@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from painterly import __version__
+from painterly.commands import EXIT_INTERRUPTED, say_stopped
 from painterly.commands.common import (
-    EXIT_INTERRUPTED,
     Parser,
     add_image_arguments,
     add_option_flags,
     image_paths,
+    input_files,
     load_inputs,
     progress_printer,
+    save_finished,
 )
 from painterly.config.options import Options
 from painterly.engine.optimize import Progress
-from painterly.errors import Interrupted, PainterlyError
+from painterly.errors import Interrupted, PainterlyError, printable
+from painterly.io.files import Inputs, check_target, sibling_path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,19 +65,33 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _free_path(path: Path, overwrite: bool) -> Path:
-    """``path`` itself if it may be written, else the first unused numbered variant."""
-    if overwrite or not path.exists():
-        return path
-    n = 2
-    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
-        n += 1
-    return candidate
+def _interrupted_path(out: Path, overwrite: bool, inputs: Inputs) -> Path:
+    """Where an interrupted run's best image goes: ``OUT-stem.interrupted.ext`` if it may be
+    written, else the first numbered variant that may (never an input, a link or a folder)."""
+    first = sibling_path(out, "interrupted")
+    for n in range(1, 1000):
+        candidate = first if n == 1 else first.with_name(f"{first.stem}-{n}{first.suffix}")
+        try:
+            return check_target(candidate, overwrite, inputs)
+        except PainterlyError:
+            continue
+    return check_target(first, overwrite, inputs)  # none is free: say why the first is not
+
+
+def _check_iteration_files(out: Path, overwrite: bool, inputs: Inputs) -> None:
+    """The ``--save-every`` images ``OUT-stem.iterNNNN.ext`` that exist already: refused
+    without ``overwrite``, and always when one is an input, a link or a folder."""
+    pattern = f"{glob.escape(out.stem)}.iter*{glob.escape(out.suffix)}"
+    for existing in sorted(out.parent.glob(pattern)):
+        if not overwrite:
+            raise PainterlyError(
+                f"{printable(existing)} already exists; pass --overwrite to replace it"
+            )
+        check_target(existing, overwrite, inputs)
 
 
 def command(argv: Sequence[str]) -> int:
     from painterly.api import run
-    from painterly.io.files import sibling_path
     from painterly.io.images import check_output_path, save_image
 
     args = vars(parser().parse_args(argv))
@@ -86,11 +104,10 @@ def command(argv: Sequence[str]) -> int:
         raise PainterlyError(f"--save-every must be 0 or more, not {save_every}")
 
     options = Options.build(**args)
-    out = check_output_path(out, overwrite)
-    if save_every and not overwrite:
-        stale = sorted(out.parent.glob(f"{out.stem}.iter*{out.suffix}"))
-        if stale:
-            raise PainterlyError(f"{stale[0]} already exists; pass --overwrite to replace it")
+    inputs = input_files(content_path, style_paths, options)
+    out = check_output_path(out, overwrite, inputs)
+    if save_every:
+        _check_iteration_files(out, overwrite, inputs)
     content, styles = load_inputs(content_path, style_paths)
 
     show = None if quiet else progress_printer()
@@ -105,17 +122,17 @@ def command(argv: Sequence[str]) -> int:
         result = run(content, styles, options, report)
     except Interrupted as stop:
         if stop.best is None:
-            print("\npainterly: interrupted before there was an image to keep", file=sys.stderr)
+            say_stopped("interrupted before there was an image to keep")
             return EXIT_INTERRUPTED
-        saved = save_image(
-            stop.best, _free_path(sibling_path(out, "interrupted"), overwrite), overwrite=overwrite
-        )
-        print(
-            f"\ninterrupted at iteration {stop.iteration}; the best image so far is in {saved}",
-            file=sys.stderr,
+        saved, _ = save_finished(stop.best, _interrupted_path(out, overwrite, inputs), overwrite)
+        say_stopped(
+            f"interrupted at iteration {stop.iteration}; the best image so far is in {saved}"
         )
         return EXIT_INTERRUPTED
-    saved = save_image(result.image, out, overwrite=overwrite)
+    saved, interrupted = save_finished(result.image, out, overwrite)
+    if interrupted:
+        say_stopped(f"interrupted after the run had finished; its image is saved in {saved}")
+        return EXIT_INTERRUPTED
     if not quiet and not result.losses:
         print(f"{options.method}: one pass in {result.seconds:.2f} s", file=sys.stderr)
     elif not quiet:
@@ -124,5 +141,5 @@ def command(argv: Sequence[str]) -> int:
             f"{result.iterations} iterations in {result.seconds:.1f} s; final losses: {terms}",
             file=sys.stderr,
         )
-    print(saved)
+    print(printable(saved))
     return 0

@@ -11,17 +11,20 @@ from pathlib import Path
 
 from PIL import Image
 
+from painterly.commands import EXIT_INTERRUPTED, say_stopped
 from painterly.commands.common import (
     Parser,
     add_image_arguments,
     add_option_flags,
     image_paths,
+    input_files,
     load_inputs,
     option_argv,
+    save_finished,
 )
 from painterly.config.options import Options
-from painterly.errors import PainterlyError
-from painterly.io.images import check_output_path, save_image
+from painterly.errors import PainterlyError, printable
+from painterly.io.images import check_output_path
 from painterly.report.sheets import jpeg_copy, render_sheet
 from painterly.report.sweep import (
     DEFAULT_LAYER_SETS,
@@ -108,7 +111,7 @@ def command(argv: Sequence[str]) -> int:
         )
     for cell in cells:  # every cell's options are checked before the first run
         cell_options(options, cell, size, iterations)
-    out = check_output_path(out, overwrite)
+    out = check_output_path(out, overwrite, input_files(content_path, style_paths, options))
     content, styles = load_inputs(content_path, style_paths)
     given = option_argv({k: v for k, v in args.items() if k not in _CELL_SET})
 
@@ -132,10 +135,13 @@ def command(argv: Sequence[str]) -> int:
     quality = 95
     if out.suffix.lower() in (".jpg", ".jpeg"):
         picture, quality = jpeg_copy(picture)
-    saved = save_image(picture, out, overwrite=overwrite, quality=quality)
-    print(saved)
+    saved, interrupted = save_finished(picture, out, overwrite, quality)
+    if interrupted:
+        say_stopped(f"interrupted after the grid was made; it is saved in {saved}")
+        return EXIT_INTERRUPTED
+    print(printable(saved))
     for cell in cells:
-        print(f"{cell.label}  {full_size_command(inputs, given, cell, out)}")
+        print(printable(f"{cell.label}  {full_size_command(inputs, given, cell, out)}"))
     return 0
 
 

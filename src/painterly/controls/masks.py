@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from painterly.errors import Note, PainterlyError
+from painterly.errors import Note, PainterlyError, printable
 from painterly.io.images import load_image
 
 OVERLAP_TOLERANCE = 0.02
@@ -41,7 +41,7 @@ def load_masks(paths: Sequence[str], size: tuple[int, int]) -> list[Image.Image]
             (w, h), (cw, ch) = mask.size, size
             stretched = abs(w * ch - h * cw) > 0.01 * w * ch
             warnings.warn(
-                f"the mask '{path}' is {w}×{h} pixels and the content image {cw}×{ch}; "
+                f"the mask '{printable(path)}' is {w}×{h} pixels and the content image {cw}×{ch}; "
                 f"the mask was resized to fit{' (stretched)' if stretched else ''}",
                 Note,
                 stacklevel=2,
@@ -64,7 +64,8 @@ def check_masks(masks: Sequence[Image.Image], names: Sequence[str]) -> None:
         levels = mask_array(mask)
         if levels.max() == 0:
             raise PainterlyError(
-                f"the mask '{Path(name).name}' is black everywhere, so its style would go nowhere"
+                f"the mask '{printable(Path(name).name)}' is black everywhere, so its style would"
+                " go nowhere"
             )
         total += levels
     excess = total > 1.0 + OVERLAP_TOLERANCE

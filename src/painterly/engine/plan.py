@@ -9,14 +9,15 @@ a strength pilot and the run it calibrates), on any CPU or GPU.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from painterly.config.options import Options
 from painterly.controls.inputs import Inputs
-from painterly.engine.runtime import check_fits, resolve_precision, select_device
+from painterly.engine.runtime import check_fits, resolve_precision, run_bytes, select_device
 from painterly.errors import PainterlyError
 from painterly.io.images import long_side_size
 
@@ -138,19 +139,82 @@ def resolve(options: Options, inputs: Inputs, network: Network) -> Plan:
 
 
 def _check_memory(plan: Plan) -> None:
-    """The memory estimate of the largest stage, with advice that fits the schedule's form:
-    a stage list is changed in ``--scales``, anything else through ``--size``."""
+    """The memory estimate of the largest stage, with advice that fits the schedule's form
+    (a stage list is changed in ``--scales``, anything else through ``--size``), never a size
+    below the smallest the images allow; or a ``--style-scale`` that fits when the style
+    image is what does not."""
     biggest = max(plan.stages, key=lambda s: s.output[0] * s.output[1])
-    largest_style = max(biggest.styles, key=lambda wh: wh[0] * wh[1])
+    largest_style = _largest(biggest.styles)
     staged = isinstance(plan.options.scales, tuple) and bool(plan.options.scales)
+    o = plan.options
+    run, style = run_bytes(biggest.output, largest_style, plan.last_layer, plan.network.history)
 
     def advice(scale: float) -> str:
-        # Memory grows with the pixel count, i.e. with the square of the side.
-        largest = max(16, int(biggest.size * scale) // 16 * 16)
+        smallest = _bisect(1, biggest.size, plan.fits)
+        largest = int(biggest.size * scale)  # memory grows with the pixels: sides by √
+        if largest < smallest and style > run:
+            return (
+                f"the {largest_style[0]}×{largest_style[1]} style image is most of it; "
+                "lower --style-scale first"
+            )
+        if largest < smallest:
+            return (
+                f"it would need less than {smallest} px, the smallest size these images allow; "
+                "free some memory or use a device with more"
+            )
+        largest = max(smallest, largest // 16 * 16)  # a multiple of 16, as sizes usually are
         if staged:
             return f"the largest stage that fits is about {largest} px; lower it in --scales"
         return f"the largest size that fits is about --size {largest}"
 
+    def style_advice(factor: float) -> str | None:
+        free = run + factor**2 * style  # check_fits's factor: how much the style must shrink
+        style_scale = _round_down(o.style_scale * factor)
+        try:
+            # The estimate follows the style's rounded pixel sizes: check it, go lower if not.
+            while _need(plan, biggest.size, style_scale) > free:
+                style_scale = _round_down(style_scale * 0.95)
+        except PainterlyError:
+            return None  # too small a style to paint with: the size is what must give
+        return (
+            f"the {largest_style[0]}×{largest_style[1]} style image is what does not fit; "
+            f"lower --style-scale to about {style_scale:g}"
+        )
+
     check_fits(
-        biggest.output, largest_style, plan.last_layer, plan.network.history, plan.device, advice
-    )
+        biggest.output, largest_style, plan.last_layer, plan.network.history, plan.device,
+        advice, style_advice,
+    )  # fmt: skip
+
+
+def _largest(sizes: Sequence[Size]) -> Size:
+    return max(sizes, key=lambda wh: wh[0] * wh[1])
+
+
+def _need(plan: Plan, size: int, style_scale: float) -> int:
+    """The memory estimate of a stage of ``size`` px with the plan's images at
+    ``style_scale``; PainterlyError if an image would be too small for the network."""
+    o = plan.options
+    output, styles = working_sizes(
+        plan.content_size, plan.style_sizes, size, o.size_side, style_scale,
+        plan.network.min_side,
+    )  # fmt: skip
+    return sum(run_bytes(output, _largest(styles), plan.last_layer, plan.network.history))
+
+
+def _round_down(value: float) -> float:
+    """``value`` cut (not rounded) to three significant digits, so advice errs low."""
+    digits = 2 - math.floor(math.log10(value))
+    return math.floor(value * 10**digits) / 10**digits
+
+
+def _bisect(low: int, high: int, past: Callable[[int], bool]) -> int:
+    """The first size in ``low..high`` at which ``past`` holds (``high`` if none before it):
+    ``past`` must stay true once true, as image sides and memory grow with the size."""
+    while low < high:
+        middle = (low + high) // 2
+        if past(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low

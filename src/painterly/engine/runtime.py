@@ -132,6 +132,21 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def run_bytes(
+    output: tuple[int, int], style: tuple[int, int], last_layer: str, history: int
+) -> tuple[int, int]:
+    """The estimate :func:`check_fits` checks, in two parts: the optimisation at ``output``,
+    and what a style image of ``style`` adds; both (width, height).
+
+    The style and content targets come from forward passes without gradients, which free
+    each activation once the next layer is computed, so a style image no larger than the
+    output adds little; a larger one (a big ``style_scale``) counts with its two widest layers.
+    """
+    (w, h), (sw, sh) = output, style
+    widest = sorted(_layer_sizes(sh, sw, last_layer))[-2:]
+    return optimization_bytes(h, w, last_layer, history), 4 * sum(widest)
+
+
 def check_fits(
     output: tuple[int, int],
     style: tuple[int, int],
@@ -139,23 +154,28 @@ def check_fits(
     history: int,
     device: torch.device,
     advice: Callable[[float], str],
+    style_advice: Callable[[float], str | None] | None = None,
 ) -> None:
-    """Raise PainterlyError if the run would not fit, ending with ``advice(scale)``: what to
-    change, given the factor by which the image sides must shrink.
+    """Raise PainterlyError if the run would not fit (:func:`run_bytes`), ending with what
+    to change.
 
-    ``output`` and ``style`` are (width, height). The style and content targets come from
-    forward passes without gradients, which free each activation once the next layer is
-    computed, so a style image no larger than the output adds little; a larger one (a big
-    ``style_scale``) counts with its two widest layers.
+    When the style's part is the larger and the run fits without it, the style image is
+    what does not fit: the advice is ``style_advice(factor)``, the factor by which the
+    style's sides alone must shrink, if it gives one; otherwise ``advice(scale)``, where
+    ``scale²`` is the share of the need that is free (so ``scale`` is about the factor by
+    which all sides must shrink).
     """
-    (w, h), (sw, sh) = output, style
-    widest = sorted(_layer_sizes(sh, sw, last_layer))[-2:]
-    need = optimization_bytes(h, w, last_layer, history) + 4 * sum(widest)
+    run, style_part = run_bytes(output, style, last_layer, history)
+    need = run + style_part
     free = available_bytes(device)
     if free is None or need <= free:
         return
     # Memory grows with the pixel count, so the sides shrink with its square root.
+    text = None
+    if style_advice is not None and style_part > run and run < free:
+        text = style_advice(((free - run) / style_part) ** 0.5)
+    w, h = output
     raise PainterlyError(
         f"a {w}×{h} run needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB "
-        f"is free on {device.type}; {advice((free / need) ** 0.5)}"
+        f"is free on {device.type}; {text or advice((free / need) ** 0.5)}"
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from painterly.errors import PainterlyError
-from painterly.io.files import os_reason, write_atomically
+from painterly.errors import PainterlyError, printable
+from painterly.io.files import Inputs, check_target, os_reason, write_atomically
 
 try:
     from PIL import ImageCms
@@ -233,54 +232,30 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
 
 
-def check_output_path(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Check that an image can be written to ``path``, and return it resolved.
+def check_output_path(
+    path: str | os.PathLike[str], overwrite: bool = False, inputs: Inputs = ()
+) -> Path:
+    """Check that an image can be written to ``path``; return it with its folder resolved.
 
     Called before a long run so a typo in the output path fails in the first second, not
     after minutes of optimisation.
 
     Raises:
-        PainterlyError: for an unsupported extension, a missing, non-directory or
-            unwritable parent, a path that is a directory, or an existing file when
-            ``overwrite`` is false.
+        PainterlyError: for what :func:`~painterly.io.files.check_target` refuses (a name
+            ending in a separator, a symbolic link, a directory, a missing or unwritable
+            folder, an existing file without ``overwrite``, one of ``inputs``), or an
+            unsupported extension.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise PainterlyError(
-            f"The output path '{path}' is a directory; give a file name such as"
-            f" '{path / 'stylized.png'}'."
-        )
-    suffix = path.suffix.lower()
+    target = check_target(path, overwrite, inputs)
+    suffix = target.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         supported = ", ".join(sorted(OUTPUT_FORMATS))
-        found = f"extension '{path.suffix}'" if path.suffix else "no extension"
+        found = f"extension '{printable(target.suffix)}'" if target.suffix else "no extension"
         raise PainterlyError(
-            f"The output file '{path}' has {found}; use one of {supported} to choose the format."
+            f"The output file '{printable(path)}' has {found}; use one of {supported} to choose"
+            " the format."
         )
-    resolved = path.resolve()
-    parent = resolved.parent
-    if not parent.exists():
-        raise PainterlyError(f"The output directory '{parent}' does not exist; create it first.")
-    if not parent.is_dir():
-        raise PainterlyError(f"The output path's parent '{parent}' is not a directory.")
-    if not (os.access(parent, os.W_OK | os.X_OK) and _can_create_file_in(parent)):
-        raise PainterlyError(f"The output directory '{parent}' is not writable.")
-    if not overwrite and (resolved.exists() or resolved.is_symlink()):
-        raise PainterlyError(
-            f"The output file '{path}' already exists; pass --overwrite to replace it."
-        )
-    return resolved
-
-
-def _can_create_file_in(directory: Path) -> bool:
-    # os.access trusts mode bits, which root ignores and which miss read-only mounts and ACLs.
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".painterly-probe-", dir=directory)
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(probe)
-    return True
+    return target
 
 
 def save_image(

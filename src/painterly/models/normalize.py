@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 from PIL import Image, ImageOps
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, printable
 from painterly.io.files import write_atomically
 from painterly.io.images import MIN_SIDE, load_image, resize_long_side, to_tensor
 from painterly.models.vgg import CONV_SHAPES, VGG19
@@ -69,7 +69,9 @@ def calibration_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise PainterlyError(f"The calibration image or folder '{path}' does not exist.")
+            raise PainterlyError(
+                f"The calibration image or folder '{printable(path)}' does not exist."
+            )
     if not found:
         raise PainterlyError("No calibration images were found; pass image files or folders.")
     return found
@@ -196,18 +198,23 @@ def check_weights_output(path: str | os.PathLike[str], overwrite: bool = False) 
     """Check that a ``.safetensors`` file may be written at ``path``; return it resolved."""
     path = Path(path)
     if path.suffix.lower() != ".safetensors":
-        raise PainterlyError(f"The output file '{path}' must end in .safetensors.")
+        raise PainterlyError(f"The output file '{printable(path)}' must end in .safetensors.")
     resolved = path.resolve()
     if resolved.is_dir():
-        raise PainterlyError(f"The output path '{path}' is a directory; give a file name.")
+        raise PainterlyError(
+            f"The output path '{printable(path)}' is a directory; give a file name."
+        )
     if not resolved.parent.is_dir():
-        raise PainterlyError(f"The output directory '{resolved.parent}' does not exist.")
+        raise PainterlyError(f"The output directory '{printable(resolved.parent)}' does not exist.")
     if not os.access(resolved.parent, os.W_OK | os.X_OK):
-        raise PainterlyError(f"The output directory '{resolved.parent}' is not writable.")
+        raise PainterlyError(
+            f"The output directory '{printable(resolved.parent)}' is not writable."
+        )
     for target in (resolved, resolved.with_suffix(".json")):
         if not overwrite and (target.exists() or target.is_symlink()):
             raise PainterlyError(
-                f"The output file '{target}' already exists; pass --overwrite to replace it."
+                f"The output file '{printable(target)}' already exists; pass --overwrite to"
+                " replace it."
             )
     return resolved
 

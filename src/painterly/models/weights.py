@@ -57,7 +57,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, printable
 from painterly.models.vgg import CONV_NAMES, CONV_SHAPES
 
 _CAFFE = "Caffe: BGR, 0–255, mean subtracted"
@@ -198,7 +198,7 @@ def load_vgg_weights(source: str = "vgg19-normalized") -> dict[str, torch.Tensor
     path = _user_path(source, "vgg19")
     if path.suffix.lower() in (".h5", ".hdf5"):
         return _keras_vgg(path)
-    return _canonical_vgg(_read_tensor_file(path), str(path))
+    return _canonical_vgg(_read_tensor_file(path), printable(path))
 
 
 def load_decoder_weights(source: str = "adain-decoder") -> dict[str, torch.Tensor]:
@@ -440,7 +440,7 @@ def _user_path(source: str, kind: str) -> Path:
     if path.is_file():
         return path
     if path.exists():
-        raise PainterlyError(f"{path} is a directory, not a weights file")
+        raise PainterlyError(f"{printable(path)} is a directory, not a weights file")
     known = ", ".join(name for name, s in SOURCES.items() if s.kind == kind)
     raise PainterlyError(
         f"there are no {_KIND_LABEL[kind]} named {source!r} and no file at that path; "
@@ -453,7 +453,7 @@ def _read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
     suffix = path.suffix.lower()
     if suffix not in (".safetensors", ".pth", ".pt"):
         raise PainterlyError(
-            f"{path} has an unsupported type {suffix or '(none)'!r}; "
+            f"{printable(path)} has an unsupported type {suffix or '(none)'!r}; "
             "use .pth/.pt, .safetensors or .h5"
         )
     try:
@@ -462,10 +462,10 @@ def _read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # weights_only refuses any pickled class, e.g. a whole nn.Module saved with torch.save.
-        raise PainterlyError(_NOT_STATE_DICT.format(path)) from error
+        raise PainterlyError(_NOT_STATE_DICT.format(printable(path))) from error
     except Exception as error:  # torch and safetensors raise many types for a damaged file
-        raise PainterlyError(f"could not read weights file {path}: {error}") from error
-    return _tensor_dict(raw, path)
+        raise PainterlyError(f"could not read weights file {printable(path)}: {error}") from error
+    return _tensor_dict(raw, printable(path))
 
 
 def _tensor_dict(obj: object, origin: object) -> dict[str, torch.Tensor]:
@@ -507,7 +507,7 @@ def _canonical_vgg(state: Mapping[str, torch.Tensor], origin: str) -> dict[str, 
 
 def _keras_vgg(file: Path | io.BytesIO, origin: str | None = None) -> dict[str, torch.Tensor]:
     """Canonical state dict from a Keras VGG-19 ``.h5`` (HWIO kernels, Caffe preprocessing)."""
-    origin = origin or str(file)
+    origin = printable(origin or str(file))
     try:
         import h5py
     except ImportError as error:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, printable
 from painterly.report.similarity import edge_agreement, ssim
 
 Stylise = Callable[[Image.Image, Image.Image], Image.Image]
@@ -191,9 +191,11 @@ def output_paths(out_dir: Path, method: str) -> dict[str, Path]:
 def check_outputs(out_dir: Path, method: str, overwrite: bool) -> dict[str, Path]:
     """The output paths, refusing a file in place of the folder or existing outputs."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise PainterlyError(f"the output path '{out_dir}' is a file, not a folder")
+        raise PainterlyError(f"the output path '{printable(out_dir)}' is a file, not a folder")
     paths = output_paths(out_dir, method)
     existing = [p for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise PainterlyError(f"{existing[0]} already exists; pass --overwrite to replace it")
+        raise PainterlyError(
+            f"{printable(existing[0])} already exists; pass --overwrite to replace it"
+        )
     return paths

@@ -23,7 +23,7 @@ from painterly import __version__
 from painterly.api import run
 from painterly.config.options import Options
 from painterly.config.presets import PAPER_STYLE_LAYERS
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, printable
 from painterly.io.files import write_json
 from painterly.io.images import load_image, save_image
 from painterly.methods import Result
@@ -245,15 +245,18 @@ def mean_abs_difference(a: Image.Image, b: Image.Image) -> float:
 def prepare_output(out_dir: Path, overwrite: bool) -> Path:
     """Create ``out_dir``; refuse one that already holds files unless ``overwrite``."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise PainterlyError(f"the output path '{out_dir}' is a file, not a folder")
+        raise PainterlyError(f"the output path '{printable(out_dir)}' is a file, not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise PainterlyError(
-            f"the output folder '{out_dir}' is not empty; pass --overwrite to write into it"
+            f"the output folder '{printable(out_dir)}' is not empty; pass --overwrite to write"
+            " into it"
         )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise PainterlyError(f"cannot create the output folder '{out_dir}' ({error})") from None
+        raise PainterlyError(
+            f"cannot create the output folder '{printable(out_dir)}' ({error})"
+        ) from None
     return out_dir.resolve()
 
 
