@@ -4,23 +4,21 @@ options, paths from clients)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
-import warnings
+import sqlite3
+import threading
 from contextlib import contextmanager
 
 import pytest
 from PIL import Image
-from studio_helpers import png_bytes
+from studio_helpers import WRITE, in_process, png_bytes
 
 pytest.importorskip("fastapi")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's note about which httpx it prefers
-    from fastapi.testclient import TestClient
 
 from painterly.io.files import write_json  # noqa: E402
-from painterly.studio.app import create_app  # noqa: E402
 from painterly.studio.service import Studio  # noqa: E402
 from painterly.studio.uploads import Limits  # noqa: E402
 from painterly.studio.worker import position_path  # noqa: E402
@@ -28,9 +26,9 @@ from painterly.studio.worker import position_path  # noqa: E402
 TINY = {"size": 48, "iterations": 3}
 
 
-def _client(tmp_path, workers=True, **kwargs) -> TestClient:
+def _client(tmp_path, workers=True, **kwargs):
     studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2, **kwargs)
-    return TestClient(create_app(studio, start_workers=workers))
+    return in_process(studio, workers=workers)
 
 
 @pytest.fixture()
@@ -114,7 +112,7 @@ def test_a_job_streams_progress_and_previews_then_its_result_downloads(client):
 
 def test_a_stream_open_before_the_job_runs_is_told_of_every_change_in_order(tmp_path, one_thread):
     studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2)
-    with TestClient(create_app(studio, start_workers=False)) as client:
+    with in_process(studio, workers=False) as client:
         job = _job(client)
         with _watch(client, job["id"]) as events:
             queued = next(events)  # the stream now holds the job's Live
@@ -154,7 +152,7 @@ def test_a_restarted_job_resumes_from_its_checkpoint_and_ends_at_its_full_total(
     studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2)
     iteration, stage, within = saved
     total = expected[-1]
-    with TestClient(create_app(studio, start_workers=False)) as client:
+    with in_process(studio, workers=False) as client:
         job = _job(client, options)
         # What a studio stopped at that evaluation leaves: the job interrupted, that iterate
         # saved with the place in the schedule where it was taken.
@@ -231,7 +229,7 @@ def test_cancel_stops_a_running_job_keeps_its_best_image_and_drops_a_queued_one(
 
 def test_cancelling_or_deleting_a_watched_queued_job_tells_its_stream(tmp_path):
     studio = Studio(tmp_path / "data", devices=["cpu"])
-    with TestClient(create_app(studio, start_workers=False)) as client:
+    with in_process(studio, workers=False) as client:
         cancelled, deleted = _job(client), _job(client)
         watched = {i: studio.lives.hold(i) for i in (cancelled["id"], deleted["id"])}
         with _watch(client, cancelled["id"]) as events:
@@ -409,3 +407,207 @@ def test_the_page_and_docs_need_nothing_from_the_internet(idle):
         assert "http://" not in text and "https://" not in text
     assert idle.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     assert "/api/jobs" in idle.get("/openapi.json").json()["paths"]
+
+
+def _submit(client, options, content=None):
+    body = {
+        "content": content or {"example": "tubingen.jpg"},
+        "styles": [{"example": "wave.jpg"}],
+        "options": options,
+    }
+    return client.post("/api/jobs", json=body)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"seed": 2**64}, ["seed must be a whole number from 0 to 18446744073709551615"]),
+        ({"weights": "adain-decoder"}, ["weights must be one of vgg19-normalized, vgg19-keras"]),
+        ({"weights": " vgg19-normalized"}, ["weights must be one of"]),
+        ({"init": " noise"}, ["init must be one of"]),
+        ({"size": 2048, "style_scale": 16}, ["style_scale 16 at size 2048", "at most 1"]),
+        ({"size": 512, "style_scale": 1e308}, ["larger than the studio's 2048 px", "at most 4"]),
+        ({"size": 64, "style_scale": 0.01}, ["the network needs at least 16", "--style-scale"]),
+        ({"iterations": 2**70}, ["at most 1,000,000 evaluations"]),
+        ({"scales": "32:600000,48:600000"}, ["at most 1,000,000 evaluations"]),
+        ({"size": 10**400}, ["at most 2048 px"]),
+        ({"size_side": "short", "size": 2000}, ["2667×2000 pixels", "at most 2048 px a side"]),
+    ],
+)
+def test_what_the_worker_would_fail_on_is_refused_at_submission(idle, options, words):
+    _refused(_submit(idle, options), 422, *words)
+    assert idle.get("/api/jobs").json() == []
+
+
+def test_an_option_of_the_wrong_json_type_is_a_422_sentence_and_stores_nothing(idle):
+    for options in [
+        {"content_layers": 5},
+        {"style_blend": 5},
+        {"scales": 5},
+        {"tv_weight": {"a": [1]}},
+        {"init": ["noise"]},
+        {"size": [[[[[[[[[[48]]]]]]]]]]},
+    ]:
+        response = _submit(idle, options)
+        assert response.status_code == 422, (options, response.text)
+        assert isinstance(response.json()["detail"], str)
+    assert idle.get("/api/jobs").json() == []
+
+
+def test_nan_and_infinity_in_a_request_are_refused(idle):
+    for body in [
+        b'{"content": NaN, "styles": [{"example": "wave.jpg"}]}',
+        b'{"content": {"example": "wave.jpg"}, "styles": [{"example": "wave.jpg"}], '
+        b'"options": {"style_weight": 10, "strength": 0.5, "tv_weight": Infinity}}',
+    ]:
+        response = idle.post(
+            "/api/jobs", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert isinstance(response.json()["detail"], str)
+    assert idle.get("/api/jobs").json() == []
+
+
+def test_a_bug_in_option_validation_is_a_422_and_is_logged_as_a_bug(idle, monkeypatch, caplog):
+    from painterly.config.options import Options
+
+    def broken(**values):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(Options, "build", broken)
+    detail = _refused(_submit(idle, {"size": 48}), 422, "the options could not be read")
+    assert "TypeError" not in detail
+    [record] = [r for r in caplog.records if r.name == "painterly.studio"]
+    assert record.levelname == "ERROR" and "bug" in record.getMessage() and record.exc_info
+    assert idle.get("/api/jobs").json() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"content": "x", "styles": []}, 422, ["content is not valid"]),
+        ({"content": {"upload": 5}, "styles": []}, 422, ["content.upload is not valid"]),
+        ({"content": {"example": "wave.jpg", "path": "/etc"}, "styles": []}, 422, ["path"]),
+        ({"styles": [{"example": "wave.jpg"}]}, 422, ["the request lacks content"]),
+        ({"content": {"example": "wave.jpg"}, "styles": "wave.jpg"}, 422, ["styles"]),
+        ({"content": {"example": "wave.jpg"}, "styles": [{}] * 9}, 422, ["between 1 and 8"]),
+        (
+            {"content": {"example": "wave.jpg"}, "styles": [{"example": "wave.jpg"}], "parent": 5},
+            422,
+            ["parent is not valid"],
+        ),
+        (
+            {
+                "content": {"example": "wave.jpg"},
+                "styles": [{"example": "wave.jpg"}],
+                "parent": "..",
+            },
+            422,
+            ["parent must be the id of a job"],
+        ),
+    ],
+)
+def test_a_malformed_job_request_is_answered_in_one_sentence(idle, body, status, words):
+    _refused(idle.post("/api/jobs", json=body), status, *words)
+    assert idle.get("/api/jobs").json() == []
+
+
+def test_a_body_that_is_not_json_is_a_400_sentence(idle):
+    headers = {"Content-Type": "application/json"}
+    _refused(idle.post("/api/jobs", content=b"{not json", headers=headers), 400, "not valid JSON")
+    deep = b'{"content": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    assert idle.post("/api/jobs", content=deep, headers=headers).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/jobs/%ED%A0%80",
+        "/api/jobs/%FF%FE/result",
+        "/api/jobs/%00/preview",
+        "/api/uploads/%ED%A0%80/image",
+        "/api/examples/%ED%A0%80",
+        "/api/jobs/" + "a" * 10_000,
+    ],
+)
+def test_ids_of_any_shape_are_404(idle, path):
+    assert idle.get(path).status_code == 404
+    assert idle.post(path.removesuffix("/result") + "/cancel").status_code in (404, 405)
+    assert idle.delete(path).status_code in (404, 405)
+
+
+def test_a_json_body_over_its_limit_is_refused(idle):
+    options = {"content_layers": "conv4_2," * 10_000}
+    _refused(_submit(idle, options), 413, "larger than the limit of 65,536 bytes")
+
+
+def test_an_upload_whose_record_cannot_be_stored_leaves_no_file(idle, tmp_path, monkeypatch):
+    from painterly.studio.store import SqliteStore
+
+    def full(self, upload):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SqliteStore, "add_upload", full)
+    with pytest.raises(sqlite3.OperationalError):
+        _post_file(idle, png_bytes("wave.jpg", 32))
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+def test_at_most_two_uploads_are_decoded_at_once_and_one_kept_waiting_is_a_503(
+    tmp_path, monkeypatch
+):
+    import httpx
+
+    from painterly.studio import service
+    from painterly.studio.app import create_app
+    from painterly.studio.guard import Access
+
+    release, count = threading.Event(), threading.Lock()
+    inside = most = 0
+    real = service.decode_upload
+
+    def held(data, limits):  # a decode that lasts until the test lets it end
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        release.wait(60)
+        with count:
+            inside -= 1
+        return real(data, limits)
+
+    monkeypatch.setattr(service, "decode_upload", held)
+    # A short wait: the two decodes in their slots last until released, whatever the speed.
+    studio = Studio(tmp_path / "data", devices=["cpu"], limits=Limits(decode_wait=0.2))
+    app = create_app(studio, access=Access.create(8000), start_workers=False)
+    files = {"file": ("x.png", png_bytes("wave.jpg", 32), "image/png")}
+
+    async def eight_at_once() -> tuple[list, list]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1:8000", headers=WRITE
+        ) as client:
+            tasks = {
+                asyncio.create_task(client.post("/api/uploads", files=files)) for _ in range(8)
+            }
+            answered: set = set()
+            while len(answered) < 6:
+                done, _ = await asyncio.wait(
+                    tasks - answered, timeout=60, return_when=asyncio.FIRST_COMPLETED
+                )
+                assert done, "no upload was refused: more than two were let in"
+                answered |= done
+            early = [task.result() for task in answered]
+            release.set()
+            return early, [await task for task in tasks - answered]
+
+    try:
+        refused, stored = asyncio.run(eight_at_once())
+    finally:
+        release.set()
+        studio.close()
+    assert most == 2
+    assert [r.status_code for r in refused] == [503] * 6
+    assert all("busy" in r.json()["detail"] and r.headers["retry-after"] for r in refused)
+    assert [r.status_code for r in stored] == [201] * 2
+    assert len(list((tmp_path / "data" / "uploads").iterdir())) == 2

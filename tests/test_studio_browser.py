@@ -1,5 +1,6 @@
 """End to end: Debian's chromium, driven headless by Playwright, uses the studio's page to
-upload two images, start a tiny job, watch it progress and download the result.
+upload two images, start a tiny job, watch it progress and download the result; and a page
+on another site fails to upload through the same browser.
 
 Playwright runs the system browser (never a downloaded one); .ci/run installs it. Outside
 CI the test is skipped where chromium or playwright is missing.
@@ -26,7 +27,7 @@ def _need(condition: bool, why: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -34,11 +35,16 @@ def browser():
     _need(sync_playwright is not None, "the playwright package is not installed")
     _need(CHROMIUM is not None, "no system chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+    )
+    yield browser
+    browser.close()
 
 
 def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, tmp_path):
@@ -121,3 +127,47 @@ def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, 
     finally:
         page.close()
         server.stop()
+
+
+def test_a_page_on_another_site_cannot_upload_through_the_browser(playwright, tmp_path):
+    server = Server(tmp_path / "data")
+    # Chromium's own guard for local addresses is turned off: the studio must not rely on
+    # it (other browsers have none), so the request has to reach the server to be judged.
+    unguarded = "--disable-features=" + ",".join(
+        [
+            "BlockInsecurePrivateNetworkRequests",
+            "PrivateNetworkAccessSendPreflights",
+            "PrivateNetworkAccessRespectPreflightResults",
+            "LocalNetworkAccessChecks",
+        ]
+    )
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox", unguarded]
+    )
+    try:
+        page = browser.new_page()
+        evil = "<html><body>a page on another site</body></html>"
+        page.route("http://evil.example/", lambda route: route.fulfill(body=evil))
+        page.goto("http://evil.example/")
+        with page.expect_event("requestfailed") as failed:
+            outcome = page.evaluate(
+                """async ([url, bytes]) => {
+                  const form = new FormData();
+                  form.append("file", new Blob([new Uint8Array(bytes)]), "photo.png");
+                  try {
+                    const how = {method: "POST", mode: "no-cors", body: form};
+                    await fetch(url + "/api/uploads", how);
+                    return "sent";
+                  } catch (error) { return "refused"; }
+                }""",
+                [server.url, list(png_bytes("wave.jpg", 32))],
+            )
+        failure = failed.value.failure
+    finally:
+        browser.close()
+        server.stop()
+    # The studio stored nothing …
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
+    # … though the request reached it (its answer was not the page's to read).
+    assert "ERR_BLOCKED_BY_RESPONSE" in failure, failure
+    assert outcome == "refused"

@@ -1,15 +1,23 @@
 """``painterly serve`` as a real process: what it says when it starts, its refusals of bad
-flags, and recovery after it is killed with SIGKILL in the middle of a job."""
+flags, ports, hosts and databases (one line, exit 2, no lock left), and recovery after it
+is killed with SIGKILL in the middle of a job."""
 
 from __future__ import annotations
 
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from itertools import takewhile
 
 import pytest
-from studio_helpers import Server, png_bytes
+from studio_helpers import Server, free_port, png_bytes
 
 from painterly.commands import main
+from painterly.errors import PainterlyError
+from painterly.studio.store import SCHEMA_VERSION
 
 pytest.importorskip("fastapi")
 
@@ -95,3 +103,110 @@ def test_a_job_killed_mid_run_is_interrupted_and_resumes_after_a_restart(tmp_pat
         assert server.get(f"/api/jobs/{long}/result")[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         assert server.stop() == 0, server.output()
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    """``painterly serve`` as a process that is expected to stop by itself."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    command = [sys.executable, "-m", "painterly", "serve", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_serve_on_a_port_in_use_exits_2_in_one_line_and_leaves_no_lock(tmp_path):
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve("--port", str(port), "--data-dir", str(data))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"painterly: error: port {port} on 127.0.0.1 is in use by another program; "
+        "choose another --port"
+    ]
+    assert not (data / "studio.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database " * 200, b"SQLite format 3\x00" + b"\xff" * 4000]
+)
+def test_serve_on_a_damaged_database_exits_2_in_one_line_and_leaves_no_lock(tmp_path, content):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "studio.sqlite3").write_bytes(content)
+    done = _serve("--port", str(free_port()), "--data-dir", str(data))
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("painterly: error: ") and "is not a sound painterly studio" in line
+    assert not (data / "studio.lock").exists()
+    assert (data / "studio.sqlite3").read_bytes() == content  # left for the user to look at
+
+
+def test_a_database_of_a_newer_schema_or_other_tables_is_refused_and_unlocked(capsys, tmp_path):
+    path = tmp_path / "studio.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "written by a newer painterly (studio schema 2; this one knows 1)" in line
+    assert not (tmp_path / "studio.lock").exists()
+    path.unlink()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE jobs (id TEXT)")
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 2
+    assert "its uploads table is not the studio's" in capsys.readouterr().err
+    assert not (tmp_path / "studio.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--host", "no-such-host.invalid"], "neither an address nor a name"),
+        (["--host", "300.1.2.3"], "neither an address nor a name"),
+        (["--token", "short"], "--token must be at least 16"),
+    ],
+)
+def test_serve_refuses_a_bad_host_or_token_in_one_line(capsys, tmp_path, args, words):
+    assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path), *args]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("painterly: error: ") and words in line
+    assert not (tmp_path / "studio.lock").exists()
+
+
+def test_a_studio_that_stops_removes_its_lock_and_the_next_one_can_start(tmp_path):
+    from painterly.studio.service import Studio
+
+    first = Studio(tmp_path, devices=["cpu"])
+    with pytest.raises(PainterlyError, match="another painterly studio is using"):
+        Studio(tmp_path, devices=["cpu"])
+    assert (tmp_path / "studio.lock").exists()  # the refused one left the holder's lock
+    first.close()
+    first.close()  # a second close is harmless
+    assert not (tmp_path / "studio.lock").exists()
+    second = Studio(tmp_path, devices=["cpu"])
+    second.close()
+
+
+def test_a_lock_on_a_file_removed_meanwhile_is_not_taken_for_the_lock(tmp_path, monkeypatch):
+    import fcntl
+
+    from painterly.studio import service
+
+    path = tmp_path / "studio.lock"
+    real, calls = fcntl.flock, []
+
+    def flock_then_released(file, how):
+        real(file, how)
+        calls.append(file)
+        if len(calls) == 1:  # as if the holder removed the file just after this open
+            path.unlink()
+            path.write_text("")
+
+    monkeypatch.setattr(service.fcntl, "flock", flock_then_released)
+    lock = service.DataDirLock(path)
+    lock.acquire()
+    assert len(calls) == 2 and calls[0].closed  # the removed file's lock was let go
+    assert os.path.samestat(os.fstat(calls[1].fileno()), os.stat(path))
+    lock.release()
+    assert not path.exists()

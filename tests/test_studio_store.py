@@ -9,6 +9,7 @@ import pytest
 
 from painterly.config.options import Options
 from painterly.engine.optimize import Progress
+from painterly.errors import PainterlyError
 from painterly.studio.store import SCHEMA_VERSION, SqliteStore
 from painterly.studio.worker import START, Resume, resume_point
 
@@ -61,7 +62,7 @@ def test_a_database_from_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "studio.sqlite3"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    with pytest.raises(RuntimeError, match="schema version"):
+    with pytest.raises(PainterlyError, match="written by a newer painterly"):
         SqliteStore(path)
 
 

@@ -1,8 +1,12 @@
 """The studio's web app: the REST API under ``/api``, an event stream of each job's progress,
 the page under ``/`` and the OpenAPI docs at ``/docs`` (served from local files).
 
-It only translates between HTTP and :class:`~painterly.studio.service.Studio`; user
-mistakes (a bad option, a bad image) become 4xx answers with one sentence in ``detail``.
+It only translates between HTTP and :class:`~painterly.studio.service.Studio`; every client
+mistake becomes a 4xx answer with one sentence in ``detail`` (docs/studio.md lists them):
+400 a body that cannot be read, 401/403/421 the refusals of :mod:`~painterly.studio.guard`,
+404 an unknown id or path, 409 a job in the wrong state, 413 too large, 422 a request that
+was read but asks for something invalid (a bad option, a bad image, a wrong type), 503 too
+many uploads at once.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -18,19 +23,28 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from painterly import __version__
 from painterly.config.options import METHODS, field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.errors import PainterlyError
+from painterly.studio.guard import Access, Guard, SecurityHeaders
 from painterly.studio.live import shown
-from painterly.studio.service import SERVER_OPTIONS, STUDIO_CHOICES, Studio, examples
+from painterly.studio.service import (
+    MAX_EVALUATIONS,
+    MAX_STYLES,
+    SERVER_OPTIONS,
+    STUDIO_CHOICES,
+    Studio,
+    examples,
+)
 from painterly.studio.store import FINISHED, Job
-from painterly.studio.uploads import UploadRejected
+from painterly.studio.uploads import DecodeSlots, UploadRejected
 
 STATIC = Path(__file__).resolve().parent / "static"
 EVENT_WAIT_SECONDS = 5.0
@@ -41,14 +55,14 @@ that went away, and catches a change to the store that no one told of."""
 MAX_WAITING_STREAMS = 64
 """Event streams that wait at once, each in a thread; more wait their turn (and catch up)."""
 
-CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
-)
+MAX_JSON_BYTES = 64 * 1024
+"""Largest body of a request other than an upload (a job's options are a few hundred)."""
 
 
 class InputRef(BaseModel):
     """An image for a job: an upload's id or a bundled example's name."""
+
+    model_config = ConfigDict(extra="forbid")
 
     upload: str | None = None
     example: str | None = None
@@ -57,8 +71,10 @@ class InputRef(BaseModel):
 class JobRequest(BaseModel):
     """A new job: content, one or more styles, and Options values (names as in the API)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     content: InputRef
-    styles: list[InputRef] = Field(min_length=1)
+    styles: list[InputRef] = Field(description=f"1 to {MAX_STYLES} style images")
     options: dict[str, Any] = Field(default_factory=dict)
     parent: str | None = Field(None, description="the job this one re-runs with changes")
 
@@ -107,22 +123,40 @@ def option_schema() -> list[dict[str, Any]]:
     return fields
 
 
-class BodyLimit:
-    """Refuse request bodies above ``max_bytes`` before they are read into memory or disk."""
+def validation_answer(error: RequestValidationError) -> JSONResponse:
+    """FastAPI's list of validation errors as one sentence about the first: 400 for a body
+    that is not JSON at all, 422 for a value of the wrong form (never echoing the value)."""
+    first = next(iter(error.errors()), None)
+    if first is None or not first["loc"]:
+        return JSONResponse({"detail": "the request is not valid"}, 422)
+    if first["type"] == "json_invalid":
+        return JSONResponse({"detail": "the request body is not valid JSON"}, 400)
+    where = ".".join(str(part) for part in first["loc"][1:]) or str(first["loc"][0])
+    if first["type"] == "missing":
+        return JSONResponse({"detail": f"the request lacks {where}"}, 422)
+    message = str(first["msg"])
+    detail = f"the request's {where} is not valid: {message[:1].lower()}{message[1:]}"
+    return JSONResponse({"detail": detail}, 422)
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+
+class BodyLimit:
+    """Refuse request bodies above their limit before they are read into memory or disk:
+    ``upload_bytes`` for ``POST /api/uploads``, :data:`MAX_JSON_BYTES` for the rest."""
+
+    def __init__(self, app: Any, upload_bytes: int) -> None:
+        self.app, self.upload_bytes = app, upload_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.upload_bytes if scope["path"] == "/api/uploads" else MAX_JSON_BYTES
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         too_large = JSONResponse(
-            {"detail": f"the request is larger than the limit of {self.max_bytes:,} bytes"}, 413
+            {"detail": f"the request is larger than the limit of {max_bytes:,} bytes"}, 413
         )
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > max_bytes:
             await too_large(scope, receive, send)
             return
         seen = 0
@@ -131,15 +165,16 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > max_bytes:
                 raise HTTPException(413, bytes(too_large.body).decode())
             return message
 
         await self.app(scope, limited, send)
 
 
-def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
-    """The web app over ``studio``; its workers start and stop with the app's lifespan."""
+def create_app(studio: Studio, *, access: Access, start_workers: bool = True) -> FastAPI:
+    """The web app over ``studio``, answering the requests ``access`` allows; its workers
+    start and stop with the app's lifespan."""
 
     # Threads of their own, so that waiting streams never hold up an upload or the shutdown.
     waits = ThreadPoolExecutor(MAX_WAITING_STREAMS, thread_name_prefix="painterly-events")
@@ -161,16 +196,12 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
         lifespan=lifespan,
         static_url="/docs-static",
     )
+    # The last added runs first: headers on every answer, then the guard, then the limit.
     # Room for the multipart framing around an upload of the largest accepted size.
-    app.add_middleware(BodyLimit, max_bytes=studio.limits.max_bytes + 64 * 1024)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if not request.url.path.startswith("/docs"):  # Swagger UI needs its inline script
-            response.headers["Content-Security-Policy"] = CSP
-        return response
+    app.add_middleware(BodyLimit, upload_bytes=studio.limits.max_bytes + 64 * 1024)
+    app.add_middleware(Guard, access=access)
+    app.add_middleware(SecurityHeaders)
+    decoding = DecodeSlots(studio.limits)
 
     @app.exception_handler(PainterlyError)
     async def user_error(_: Request, error: PainterlyError) -> JSONResponse:
@@ -178,7 +209,12 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
 
     @app.exception_handler(UploadRejected)
     async def bad_upload(_: Request, error: UploadRejected) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=error.status)
+        retry = {"Retry-After": "5"} if error.status == 503 else None
+        return JSONResponse({"detail": str(error)}, status_code=error.status, headers=retry)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_answer(error)
 
     def find(job_id: str) -> Job:
         job = studio.view(job_id)
@@ -203,6 +239,9 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
                 "max_upload_bytes": studio.limits.max_bytes,
                 "max_upload_pixels": studio.limits.max_pixels,
                 "max_size": studio.max_size,
+                "max_styles": MAX_STYLES,
+                "max_evaluations": MAX_EVALUATIONS,
+                "uploads_decoded_at_once": studio.limits.decode_slots,
             },
         }
 
@@ -215,8 +254,10 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
 
     @app.post("/api/uploads", status_code=201, summary="Upload an image (decoded and checked)")
     async def upload(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
-        data = await file.read(studio.limits.max_bytes + 1)
-        stored = await asyncio.to_thread(studio.add_upload, data, file.filename or "")
+        # Read into memory only in a slot: a waiting upload stays spooled (on disk above 1 MB).
+        async with decoding.hold():
+            data = await file.read(studio.limits.max_bytes + 1)
+            stored = await asyncio.to_thread(studio.add_upload, data, file.filename or "")
         return dataclasses.asdict(stored) | {"url": f"/api/uploads/{stored.id}/image"}
 
     @app.get("/api/uploads/{upload_id}/image", summary="An uploaded image, as stored")
@@ -241,7 +282,8 @@ def create_app(studio: Studio, *, start_workers: bool = True) -> FastAPI:
 
     @app.get("/api/jobs", summary="Every job, newest first")
     def list_jobs() -> list[dict[str, Any]]:
-        return [job_json(find(job.id), studio) for job in studio.store.list_jobs()]
+        views = (studio.view(job.id) for job in studio.store.list_jobs())
+        return [job_json(view, studio) for view in views if view is not None]  # not deleted
 
     @app.get("/api/jobs/{job_id}", summary="A job: state, progress, losses, ETA")
     def get_job(job_id: str) -> dict[str, Any]:
@@ -354,14 +396,13 @@ def _event(message: dict[str, Any], preview: bytes | None) -> bytes:
 
 
 def serve(
-    studio: Studio, host: str, port: int, log_level: str = "warning"
+    studio: Studio, listeners: list[socket.socket], access: Access, log_level: str = "warning"
 ) -> None:  # pragma: no cover - exercised by the server-process tests
+    """Answer on ``listeners``, sockets already bound (so that their errors are the
+    caller's to tell in one sentence), until Ctrl-C or SIGTERM."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(studio),
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_graceful_shutdown=3,
+    config = uvicorn.Config(
+        create_app(studio, access=access), log_level=log_level, timeout_graceful_shutdown=3
     )
+    uvicorn.Server(config).run(sockets=listeners)

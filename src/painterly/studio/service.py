@@ -10,26 +10,34 @@ Layout of the data directory (every name below is chosen by the server)::
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
+import logging
+import math
 import os
 import re
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from PIL import Image
 
 from painterly.config.options import INITS, Options
 from painterly.controls.inputs import blend_weights
+from painterly.engine.plan import Network, working_sizes
 from painterly.errors import PainterlyError
-from painterly.io.images import load_image, save_image
+from painterly.io.images import load_image, long_side_size, save_image
+from painterly.methods import feedforward, gatys
 from painterly.models.weights import SOURCES
 from painterly.studio.live import Lives, jpeg, shown
 from painterly.studio.store import FINISHED, Job, SqliteStore, Upload
 from painterly.studio.uploads import Limits, decode_upload
 from painterly.studio.worker import Worker
+
+log = logging.getLogger("painterly.studio")
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLE_NAMES = (
@@ -45,10 +53,26 @@ EXAMPLE_NAMES = (
 
 MAX_STYLES = 8
 MAX_SIZE = 2048
-"""Largest output side a job may ask for (memory and time on a shared machine)."""
+"""Largest side of any image a job works on, the output and each style at its
+``style_scale`` (memory and time on a shared machine)."""
+
+MAX_EVALUATIONS = 1_000_000
+"""Most loss evaluations a job may make over all its stages."""
+
+MAX_SEED = 2**64 - 1
+"""Largest seed PyTorch's generators take."""
+
+MAX_NESTING = 8
+"""Deepest nesting of lists and objects in an option's value (a stage list needs 2)."""
 
 CHECKPOINT_EVERY = 20
 _ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_id(value: object) -> bool:
+    """Whether ``value`` has the form of an upload's or a job's id (32 hex digits)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
 
 SERVER_OPTIONS = {
     "device": "the studio chooses the device its workers run on",
@@ -56,8 +80,12 @@ SERVER_OPTIONS = {
 }
 """Options a client may not set, and why."""
 
-STUDIO_CHOICES = {"init": INITS, "weights": tuple(SOURCES)}
-"""Options that may name a file elsewhere, limited here to the values that name none."""
+STUDIO_CHOICES = {
+    "init": INITS,
+    "weights": tuple(name for name, source in SOURCES.items() if source.kind == "vgg19"),
+}
+"""Options that may name a file elsewhere, limited here to the values that name none (and,
+for ``weights``, to the registered VGG-19 weights: a decoder's are no encoder)."""
 
 
 def examples() -> dict[str, Path]:
@@ -74,24 +102,143 @@ def default_devices() -> list[str]:
     return ["cpu"]
 
 
-def check_options(values: Any, styles: int, max_size: int = MAX_SIZE) -> Options:
+def check_json(value: Any, what: str, depth: int = 0) -> None:
+    """Refuse NaN and ±Infinity (Python reads them, but they are not JSON, and the job is
+    answered as JSON) and nesting deeper than :data:`MAX_NESTING`."""
+    if depth > MAX_NESTING:
+        raise PainterlyError(f"{what} is nested more than {MAX_NESTING} levels deep")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PainterlyError(f"{what} holds {value}, which is not a JSON number")
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, (dict, list)):
+        for child in children:
+            check_json(child, what, depth + 1)
+
+
+def build_options(values: dict[str, Any]) -> Options:
+    """:meth:`Options.build` of a client's values; anything it raises other than
+    PainterlyError is a bug in the validation, logged as one and refused in general words
+    (the request still caused it, so it is the client's 4xx, never a 500)."""
+    try:
+        return Options.build(**values)
+    except PainterlyError:
+        raise
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.exception("bug: Options.build raised for %r instead of a PainterlyError", values)
+        raise PainterlyError(
+            "the options could not be read: a value has a form no option takes (see "
+            "GET /api/options)"
+        ) from None
+
+
+def check_options(values: Any, styles: int) -> Options:
     """Validate a client's option values as :meth:`Options.build` does, refusing those that
-    name server files or choose the device; raises PainterlyError with the reason."""
+    name server files or choose the device, and values the worker could not run (a seed
+    PyTorch cannot take, more than :data:`MAX_EVALUATIONS`); raises PainterlyError."""
     if not isinstance(values, dict):
         raise PainterlyError("options must be an object of option names and values")
+    for name, value in values.items():
+        check_json(value, f"option {name!r}")
     for name, why in SERVER_OPTIONS.items():
         if values.get(name) not in (None, "", [], "auto"):
             raise PainterlyError(f"option {name!r} cannot be set here: {why}")
-    values = {k: v for k, v in values.items() if k not in SERVER_OPTIONS}
+    options = build_options({k: v for k, v in values.items() if k not in SERVER_OPTIONS})
+    # The values as Options reads them, so " noise" (a file name to Options) is refused too.
     for name, choices in STUDIO_CHOICES.items():
-        if name in values and str(values[name]).strip().lower() not in choices:
+        if getattr(options, name) not in choices:
             raise PainterlyError(f"{name} must be one of {', '.join(choices)} in the studio")
-    options = Options.build(**values)
-    biggest = max(size for size, _ in options.stages)
-    if biggest > max_size:
-        raise PainterlyError(f"the studio makes images of at most {max_size} px, not {biggest}")
+    if options.seed > MAX_SEED:
+        raise PainterlyError(f"seed must be a whole number from 0 to {MAX_SEED}")
+    if sum(iterations for _, iterations in options.stages) > MAX_EVALUATIONS:
+        raise PainterlyError(
+            f"a job may make at most {MAX_EVALUATIONS:,} evaluations (iterations, over all stages)"
+        )
     blend_weights(styles, options.style_blend)
     return options
+
+
+def network(options: Options) -> Network:
+    """What the job's method asks of its plan (the sides every image must keep)."""
+    return gatys.network(options) if options.method == "gatys" else feedforward.network()
+
+
+def check_sizes(
+    options: Options,
+    content: tuple[int, int],
+    styles: list[tuple[int, int]],
+    max_size: int = MAX_SIZE,
+) -> None:
+    """Refuse a job whose output or style images, at each stage of its schedule, would be
+    larger than ``max_size`` a side, or too small for the network (the plan's own check,
+    :func:`~painterly.engine.plan.working_sizes`, in the CLI's words)."""
+    min_side = network(options).min_side
+    for size, _ in options.stages:
+        if size > max_size:
+            raise PainterlyError(f"the studio makes images of at most {max_size} px, not {size}")
+        output = long_side_size(content, size, options.size_side)
+        if max(output) > max_size:
+            raise PainterlyError(
+                f"at size {size} along the {options.size_side} side the output would be "
+                f"{output[0]}×{output[1]} pixels; the studio makes images of at most "
+                f"{max_size} px a side"
+            )
+        if max(output) * options.style_scale > max_size:
+            raise PainterlyError(
+                f"with style_scale {options.style_scale:g} at size {size} the style images "
+                f"would be larger than the studio's {max_size} px; at this size style_scale "
+                f"can be at most {max_size / max(output):.3g}"
+            )
+        working_sizes(content, styles, size, options.size_side, options.style_scale, min_side)
+
+
+@functools.cache
+def _example_size(name: str) -> tuple[int, int]:
+    return load_image(examples()[name], "example").size
+
+
+class DataDirLock:
+    """One studio process per data directory: an exclusive lock on ``studio.lock``.
+
+    The file is removed on release, while still locked; so that a studio that opened the
+    file just before cannot lock the removed one and run beside the next, a lock counts
+    only if the path still names the locked file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        while self._file is None:
+            file = open(self.path, "a")  # noqa: SIM115 - held until release
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                file.close()
+                raise PainterlyError(
+                    f"another painterly studio is using {self.path.parent}; stop it or "
+                    "choose another --data-dir"
+                ) from None
+            try:
+                current = os.path.samestat(os.fstat(file.fileno()), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._file = file
+            else:
+                file.close()
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def release(self) -> None:
+        if self._file is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._file.close()
+        self._file = None
 
 
 class Studio:
@@ -111,16 +258,6 @@ class Studio:
         self.jobs_dir = self.data_dir / "jobs"
         for folder in (self.data_dir, self.uploads_dir, self.jobs_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.data_dir / "studio.lock", "w")  # noqa: SIM115 - held
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock_file.close()
-            raise PainterlyError(
-                f"another painterly studio is using {self.data_dir}; stop it or choose "
-                "another --data-dir"
-            ) from None
-        self.store = SqliteStore(self.data_dir / "studio.sqlite3")
         self.limits = limits or Limits()
         self.checkpoint_every = checkpoint_every
         self.max_size = max_size
@@ -129,34 +266,47 @@ class Studio:
         self.pending_cancel: dict[str, str] = {}
         self.handoff = threading.Lock()
         self.wake = threading.Event()
-        # Whatever was running when the last process died cannot still be running.
-        self.store.interrupt_running()
         self.workers = [Worker(self, device) for device in devices or default_devices()]
+        self._lock = DataDirLock(self.data_dir / "studio.lock")
+        self._lock.acquire()
+        try:
+            self.store = SqliteStore(self.data_dir / "studio.sqlite3")
+        except BaseException:
+            self._lock.release()  # on every failure: nothing of this studio is left
+            raise
+        # Whatever was running when the last process died cannot still be running.
+        try:
+            self.store.interrupt_running()
+        except BaseException:
+            self.close()
+            raise
 
     def start(self) -> None:
         for worker in self.workers:
             worker.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the workers (a running job becomes interrupted) and release the data dir."""
+        """Stop the workers (a running job becomes interrupted) and release the data dir;
+        closing again does nothing."""
         for worker in self.workers:
             worker.stop()
         self.wake.set()
         for worker in self.workers:
             if worker.is_alive():
                 worker.join(timeout)
-        self.store.close()
-        self._lock_file.close()
+        if self._lock.held:
+            self.store.close()
+            self._lock.release()
 
     # Files: every path is built from a server-chosen id, checked against its pattern.
 
     def upload_path(self, upload_id: str) -> Path:
-        if not _ID.fullmatch(upload_id):
+        if not is_id(upload_id):
             raise KeyError(upload_id)
         return self.uploads_dir / f"{upload_id}.png"
 
     def job_dir(self, job_id: str) -> Path:
-        if not _ID.fullmatch(job_id):
+        if not is_id(job_id):
             raise KeyError(job_id)
         return self.jobs_dir / job_id
 
@@ -169,7 +319,7 @@ class Studio:
     def input_path(self, ref: dict[str, str]) -> Path:
         """The file of ``{"upload": id}`` or ``{"example": name}``; KeyError if unknown."""
         if "upload" in ref:
-            if self.store.get_upload(str(ref["upload"])) is None:
+            if not is_id(ref["upload"]) or self.store.get_upload(ref["upload"]) is None:
                 raise KeyError(ref["upload"])
             return self.upload_path(ref["upload"])
         return examples()[ref["example"]]
@@ -177,47 +327,66 @@ class Studio:
     def load_input(self, ref: dict[str, str], role: str) -> Image.Image:
         return load_image(self.input_path(ref), role)
 
-    # Operations of the API.
+    # Operations of the API. Each checks everything it is given before it changes anything,
+    # so a refused request leaves no job, no upload and no file behind.
 
     def add_upload(self, data: bytes, name: str) -> Upload:
-        """Check and store an uploaded image (UploadRejected if it is not acceptable)."""
+        """Check and store an uploaded image (UploadRejected if it is not acceptable): the
+        file first, then its record, so that no record names a missing file."""
         image = decode_upload(data, self.limits)
-        upload = self.store.add_upload(name[:200], *image.size)
-        save_image(image, self.upload_path(upload.id))
+        upload = Upload.new(name[:200], *image.size)
+        path = save_image(image, self.upload_path(upload.id))
+        try:
+            self.store.add_upload(upload)
+        except BaseException:
+            path.unlink()
+            raise
         return upload
 
-    def check_input(self, ref: Any, role: str) -> dict[str, str]:
+    def check_input(self, ref: Any, role: str) -> tuple[dict[str, str], tuple[int, int]]:
+        """The reference ``{"upload": ID}`` or ``{"example": NAME}`` and the size of its
+        image as a job will load it; PainterlyError if it names none."""
         if isinstance(ref, dict) and set(ref) == {"upload"}:
-            upload_id = str(ref["upload"])
-            if not _ID.fullmatch(upload_id) or self.store.get_upload(upload_id) is None:
+            upload = self.store.get_upload(ref["upload"]) if is_id(ref["upload"]) else None
+            if upload is None:
                 raise PainterlyError(f"the {role} names an upload that does not exist")
-            return {"upload": upload_id}
+            return {"upload": upload.id}, (upload.width, upload.height)
         if isinstance(ref, dict) and set(ref) == {"example"}:
-            if ref["example"] not in examples():
+            if not isinstance(ref["example"], str) or ref["example"] not in examples():
                 raise PainterlyError(
                     f"the {role} names no bundled example; examples are "
                     f"{', '.join(examples()) or 'not installed'}"
                 )
-            return {"example": str(ref["example"])}
+            return {"example": ref["example"]}, _example_size(ref["example"])
         raise PainterlyError(f'the {role} must be {{"upload": ID}} or {{"example": NAME}}')
 
-    def submit(self, content: Any, styles: Any, options: Any, parent: str | None = None) -> Job:
-        """Validate and queue a job (PainterlyError: the reason it is refused)."""
-        content = self.check_input(content, "content image")
+    def submit(self, content: Any, styles: Any, options: Any, parent: Any = None) -> Job:
+        """Validate and queue a job (PainterlyError: the reason it is refused).
+
+        ``parent`` must have the form of a job id; one that names no job (deleted since)
+        is dropped, as the re-run stands on its own.
+        """
+        content, content_size = self.check_input(content, "content image")
         if not isinstance(styles, list) or not 1 <= len(styles) <= MAX_STYLES:
             raise PainterlyError(f"give between 1 and {MAX_STYLES} style images")
-        styles = [self.check_input(style, "style image") for style in styles]
-        checked = check_options(options, len(styles), self.max_size)
-        if parent is not None and (not _ID.fullmatch(parent) or not self.store.get_job(parent)):
+        checked_styles = [self.check_input(style, "style image") for style in styles]
+        checked = check_options(options, len(checked_styles))
+        check_sizes(checked, content_size, [size for _, size in checked_styles], self.max_size)
+        if parent is not None and not is_id(parent):
+            raise PainterlyError("parent must be the id of a job (32 hex digits)")
+        if parent is not None and self.store.get_job(parent) is None:
             parent = None
-        job = self.store.create_job(content, styles, options, parent)
         total = sum(iterations for _, iterations in checked.stages)
-        self.store.update_job(job.id, total=total)
+        job = self.store.create_job(
+            content, [ref for ref, _ in checked_styles], options, parent, total
+        )
         self.wake.set()
-        return self.store.get_job(job.id) or job
+        return job
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job; False if it has already finished."""
+        if not is_id(job_id):
+            return False
         if self.store.cancel_queued(job_id):
             self.lives.touch(job_id)
             return True
@@ -232,7 +401,7 @@ class Studio:
 
     def restart(self, job_id: str) -> bool:
         """Queue an interrupted, failed or cancelled job again (resuming where it can)."""
-        job = self.store.get_job(job_id)
+        job = self.store.get_job(job_id) if is_id(job_id) else None
         if job is None or job.state not in FINISHED or job.state == "done":
             return False
         self.store.update_job(job_id, iteration=job.checkpoint)
@@ -243,14 +412,17 @@ class Studio:
 
     def delete(self, job_id: str) -> bool:
         """Delete a job that is not running, with its files."""
-        if not self.store.delete_job(job_id):
+        if not is_id(job_id) or not self.store.delete_job(job_id):
             return False
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         self.lives.touch(job_id)
         return True
 
     def view(self, job_id: str) -> Job | None:
-        """The job as stored, with the live progress of a running one laid over it."""
+        """The job as stored, with the live progress of a running one laid over it (None:
+        no such job, whatever the shape of ``job_id``)."""
+        if not is_id(job_id):
+            return None
         change = self.lives.latest(job_id)  # first: the store is then at least as new
         job = self.store.get_job(job_id)
         return shown(job, change) if job is not None else None

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from painterly.errors import PainterlyError
+
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 """States a job stays in until someone acts on it (restart, delete)."""
 
@@ -62,6 +64,11 @@ class Upload:
     height: int
     created: float
 
+    @classmethod
+    def new(cls, name: str, width: int, height: int) -> Upload:
+        """A new upload with a fresh id, created now."""
+        return cls(uuid.uuid4().hex, name, width, height, time.time())
+
 
 @dataclass
 class Job:
@@ -97,7 +104,7 @@ _JSON_COLUMNS = ("content", "styles", "options", "losses")
 class JobStore(Protocol):
     """What the studio needs from a store of jobs and uploads."""
 
-    def add_upload(self, name: str, width: int, height: int) -> Upload: ...
+    def add_upload(self, upload: Upload) -> None: ...
 
     def get_upload(self, upload_id: str) -> Upload | None: ...
 
@@ -107,6 +114,7 @@ class JobStore(Protocol):
         styles: list[dict[str, str]],
         options: dict[str, Any],
         parent: str | None = None,
+        total: int = 0,
     ) -> Job: ...
 
     def get_job(self, job_id: str) -> Job | None: ...
@@ -134,31 +142,65 @@ class JobStore(Protocol):
     def delete_job(self, job_id: str) -> bool: ...
 
 
+_COLUMNS = {"uploads": set(Upload.__dataclass_fields__), "jobs": set(Job.__dataclass_fields__)}
+"""The columns of each table: the fields of the record it holds."""
+
+
 class SqliteStore:
-    """:class:`JobStore` in one SQLite file; safe to share between threads."""
+    """:class:`JobStore` in one SQLite file; safe to share between threads.
+
+    A file that is not a sound studio database (corrupt, another program's, a newer
+    schema) is refused with PainterlyError when the store opens, never at a later query.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise PainterlyError(f"cannot open the studio database {self.path} ({error})") from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.Error as error:
+            self._db.close()
+            raise PainterlyError(
+                f"{self.path} is not a sound painterly studio database ({error}); move it "
+                "away or choose another --data-dir"
+            ) from None
+        except PainterlyError:
+            self._db.close()
+            raise
 
     def _migrate(self) -> None:
         with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == SCHEMA_VERSION:
-                return
-            if version != 0:
-                raise RuntimeError(
-                    f"{self.path} has studio schema version {version}; this painterly knows "
-                    f"{SCHEMA_VERSION}"
+            if version == 0:
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
                 )
-            self._db.executescript(
-                f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-            )
+            elif version > SCHEMA_VERSION:
+                raise PainterlyError(
+                    f"{self.path} was written by a newer painterly (studio schema {version}; "
+                    f"this one knows {SCHEMA_VERSION}); upgrade painterly or choose another "
+                    "--data-dir"
+                )
+            elif version != SCHEMA_VERSION:
+                raise PainterlyError(f"{self.path} has an unknown studio schema ({version})")
+            self._check_schema()
+
+    def _check_schema(self) -> None:
+        """Refuse a damaged file or tables that are not the studio's (checked once, here)."""
+        (verdict,) = self._db.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"the integrity check says {verdict!r}")
+        for table, columns in _COLUMNS.items():
+            found = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if found != columns:
+                raise sqlite3.DatabaseError(f"its {table} table is not the studio's")
 
     def close(self) -> None:
         with self._lock:
@@ -172,8 +214,7 @@ class SqliteStore:
         with self._lock:
             return self._db.execute(sql, args).rowcount
 
-    def add_upload(self, name: str, width: int, height: int) -> Upload:
-        upload = Upload(uuid.uuid4().hex, name, width, height, time.time())
+    def add_upload(self, upload: Upload) -> None:
         self._change(
             "INSERT INTO uploads (id, name, width, height, created) VALUES (?, ?, ?, ?, ?)",
             upload.id,
@@ -182,7 +223,6 @@ class SqliteStore:
             upload.height,
             upload.created,
         )
-        return upload
 
     def get_upload(self, upload_id: str) -> Upload | None:
         row = self._one("SELECT * FROM uploads WHERE id = ?", upload_id)
@@ -194,12 +234,16 @@ class SqliteStore:
         styles: list[dict[str, str]],
         options: dict[str, Any],
         parent: str | None = None,
+        total: int = 0,
     ) -> Job:
-        job = Job(uuid.uuid4().hex, "queued", content, styles, options, time.time(), parent=parent)
+        job = Job(
+            uuid.uuid4().hex, "queued", content, styles, options, time.time(), parent=parent,
+            total=total,
+        )  # fmt: skip
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO jobs (id, state, content, styles, options, parent, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, state, content, styles, options, parent, created, total) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.state,
@@ -208,6 +252,7 @@ class SqliteStore:
                     json.dumps(options),
                     parent,
                     job.created,
+                    total,
                 ),
             )
             job.seq = cursor.lastrowid or 0

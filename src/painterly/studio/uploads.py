@@ -8,8 +8,11 @@ expanded, and the image is stored re-encoded as PNG under a name the server choo
 
 from __future__ import annotations
 
+import asyncio
 import io
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,6 +21,11 @@ from painterly.io.images import MIN_SIDE, READ_FORMATS, to_rgb
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000
+DECODE_SLOTS = 2
+"""Uploads read and decoded at once: a decode of the largest accepted image holds a few
+hundred MB, so this bounds the server's memory however many arrive together."""
+DECODE_WAIT_SECONDS = 30.0
+"""How long an upload waits for a free slot before it is answered 503."""
 
 
 class UploadRejected(Exception):
@@ -30,10 +38,36 @@ class UploadRejected(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """How large an upload may be, in bytes and in decoded pixels."""
+    """How large an upload may be, in bytes and in decoded pixels, and how many are
+    decoded at once (``decode_slots``; one waits ``decode_wait`` seconds for a slot)."""
 
     max_bytes: int = MAX_UPLOAD_BYTES
     max_pixels: int = MAX_UPLOAD_PIXELS
+    decode_slots: int = DECODE_SLOTS
+    decode_wait: float = DECODE_WAIT_SECONDS
+
+
+class DecodeSlots:
+    """The bound on concurrent decodes of :class:`Limits`: :meth:`hold` waits for one of
+    ``decode_slots`` without holding a thread, or refuses with 503 after ``decode_wait``."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._free = asyncio.Semaphore(limits.decode_slots)
+        self._wait = limits.decode_wait
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._free.acquire()
+        except TimeoutError:
+            raise UploadRejected(
+                "the studio is busy checking other uploads; try again in a moment", 503
+            ) from None
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 def _megabytes(count: int) -> str:

@@ -20,7 +20,9 @@ function el(tag, props = {}, children = []) {
 }
 
 async function api(method, url, body) {
-  const init = { method, headers: {} };
+  // Every change carries X-Painterly: the studio refuses changes without it (or JSON), which
+  // a page on another site cannot send.
+  const init = { method, headers: method === "GET" ? {} : { "X-Painterly": "1" } };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -34,9 +36,7 @@ async function api(method, url, body) {
 }
 
 function describe(detail) {
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
-  return "";
+  return typeof detail === "string" ? detail : "";  // the studio answers one sentence
 }
 
 function seconds(s) {
