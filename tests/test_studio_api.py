@@ -421,16 +421,19 @@ def _submit(client, options, content=None):
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"seed": 2**64}, ["seed must be a whole number from 0 to 18446744073709551615"]),
+        ({"seed": 2**64}, ["seed must be a whole number ≤ 18446744073709551615"]),
         ({"weights": "adain-decoder"}, ["weights must be one of vgg19-normalized, vgg19-keras"]),
         ({"weights": " vgg19-normalized"}, ["weights must be one of"]),
         ({"init": " noise"}, ["init must be one of"]),
         ({"size": 2048, "style_scale": 16}, ["style_scale 16 at size 2048", "at most 1"]),
-        ({"size": 512, "style_scale": 1e308}, ["larger than the studio's 2048 px", "at most 4"]),
+        ({"size": 512, "style_scale": 1e308}, ["style scale must be at most 16"]),
+        ({"size": 512, "style_scale": 8}, ["larger than the studio's 2048 px", "at most 4"]),
         ({"size": 64, "style_scale": 0.01}, ["the network needs at least 16", "--style-scale"]),
-        ({"iterations": 2**70}, ["at most 1,000,000 evaluations"]),
+        ({"iterations": 2**70}, ["iterations must be a whole number ≤ 10000000"]),
+        ({"iterations": 2 * 10**6}, ["at most 1,000,000 evaluations"]),
         ({"scales": "32:600000,48:600000"}, ["at most 1,000,000 evaluations"]),
-        ({"size": 10**400}, ["at most 2048 px"]),
+        ({"size": 10**400}, ["size must be a whole number ≤ 65535"]),
+        ({"size": 4096}, ["at most 2048 px"]),
         ({"size_side": "short", "size": 2000}, ["2667×2000 pixels", "at most 2048 px a side"]),
     ],
 )

@@ -26,10 +26,6 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-KNOWN_BUG = "bug: Options.build raised"
-"""The studio's report of an exception other than PainterlyError from Options.build: the
-request still gets a 4xx, and the bug is config's (made total in src/painterly/config)."""
-
 
 class Records(logging.Handler):
     """Every record of WARNING or above, from any logger (painterly.studio, uvicorn,
@@ -73,7 +69,7 @@ def _answered(response, log: Records) -> str | None:
     assert response.status_code < 500, response.text
     for record in log.take():
         unexpected = record.exc_info is not None or record.levelno >= logging.ERROR
-        assert not unexpected or record.getMessage().startswith(KNOWN_BUG), record.getMessage()
+        assert not unexpected, record.getMessage()
     if response.status_code >= 400:
         detail = response.json()["detail"]
         assert isinstance(detail, str) and detail and "\n" not in detail

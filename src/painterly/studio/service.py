@@ -59,8 +59,6 @@ MAX_SIZE = 2048
 MAX_EVALUATIONS = 1_000_000
 """Most loss evaluations a job may make over all its stages."""
 
-MAX_SEED = 2**64 - 1
-"""Largest seed PyTorch's generators take."""
 
 MAX_NESTING = 8
 """Deepest nesting of lists and objects in an option's value (a stage list needs 2)."""
@@ -133,8 +131,9 @@ def build_options(values: dict[str, Any]) -> Options:
 
 def check_options(values: Any, styles: int) -> Options:
     """Validate a client's option values as :meth:`Options.build` does, refusing those that
-    name server files or choose the device, and values the worker could not run (a seed
-    PyTorch cannot take, more than :data:`MAX_EVALUATIONS`); raises PainterlyError."""
+    name server files or choose the device, and more evaluations than
+    :data:`MAX_EVALUATIONS` (Options bounds the rest, the seed included); raises
+    PainterlyError."""
     if not isinstance(values, dict):
         raise PainterlyError("options must be an object of option names and values")
     for name, value in values.items():
@@ -147,8 +146,6 @@ def check_options(values: Any, styles: int) -> Options:
     for name, choices in STUDIO_CHOICES.items():
         if getattr(options, name) not in choices:
             raise PainterlyError(f"{name} must be one of {', '.join(choices)} in the studio")
-    if options.seed > MAX_SEED:
-        raise PainterlyError(f"seed must be a whole number from 0 to {MAX_SEED}")
     if sum(iterations for _, iterations in options.stages) > MAX_EVALUATIONS:
         raise PainterlyError(
             f"a job may make at most {MAX_EVALUATIONS:,} evaluations (iterations, over all stages)"
