@@ -527,7 +527,10 @@ def test_a_socket_is_refused(tmp_path):
     path = tmp_path / "s.png"
     server = socket.socket(socket.AF_UNIX)
     try:
-        server.bind(str(path))
+        try:
+            server.bind(str(path))
+        except OSError:  # a temporary folder too deep for a socket's address (macOS)
+            pytest.skip("cannot bind a socket here")
         assert "is a socket, not an image file" in str(_refusal(path))
     finally:
         server.close()
