@@ -9,14 +9,29 @@ code lives here.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
+import logging
 import os
+import stat
+import struct
 import warnings
 from pathlib import Path
+from typing import IO, BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageFile,
+    ImageMode,
+    ImageOps,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    _imaging,
+)
 
 from painterly.errors import PainterlyError, printable
 from painterly.io.files import Inputs, check_target, os_reason, write_atomically
@@ -31,6 +46,15 @@ MIN_SIDE = 16
 
 MAX_PIXELS = 178_956_970
 """Largest width × height decoded; Pillow's own decompression-bomb error threshold."""
+
+MAX_DECODE_BYTES = 4 * MAX_PIXELS
+"""Most memory reading one image may take (see :func:`decode_memory`): as much as one 8-bit
+RGB frame of ``MAX_PIXELS``, the largest that Pillow's pixel limit means to allow."""
+
+MAX_RLE_BMP_PIXELS = 4096 * 4096
+"""Largest run-length-encoded BMP decoded. Pillow decodes these in Python and pads a row
+that ends early one byte at a time: 553 bytes of end-of-row codes claiming 1572864x20 pixels
+took 6 s to decode. The time grows with the pixels, so this bounds it (to about half that)."""
 
 READ_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "AVIF")
 """Pillow plugins tried when reading; the rest (EPS via Ghostscript, rare formats) are not."""
@@ -48,6 +72,55 @@ OUTPUT_FORMATS = {
 
 _WHITE = (255, 255, 255)
 _HIGH_BIT_DEPTH = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
+_BLOCK_PIXELS = 1 << 20  # high-bit-depth images are scaled this many pixels at a time
+_FORMAT_NAMES = "JPEG, PNG, WebP, TIFF, BMP or GIF"
+_MODE_NAMES = {
+    "1": "1-bit",
+    "L": "greyscale",
+    "LA": "greyscale and alpha",
+    "P": "palette",
+    "PA": "palette and alpha",
+    "I;16": "16-bit greyscale",
+    "I": "32-bit integer",
+    "F": "32-bit float",
+}
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # POSIX only, as are pipes that block an open
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)
+
+_PNG_TEXT_LIMITS = ("MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
+"""The settings Pillow's ValueError names when a PNG's text or ICC profile inflates too far."""
+
+_DECODE_OVERHEAD = 48 * 2**20
+"""Memory a decode takes whatever the image's size: line buffers, colour transforms, and the
+bands of rows in which high-bit-depth images are scaled (see _high_bit_depth_to_l)."""
+
+_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    struct.error,
+)
+"""What Pillow's plugins raise on damaged files (AVIF's RuntimeError, a TIFF's TypeError for
+missing dimensions, struct.error and IndexError from short headers, ZeroDivisionError from
+zero resolutions…); a :exc:`MemoryError` is reported on its own."""
+
+
+class ImageTooLarge(PainterlyError):
+    """An image refused for its size (the studio answers 413 Content Too Large for it)."""
 
 
 def load_image(path: str | os.PathLike[str], role: str = "image") -> Image.Image:
@@ -57,56 +130,232 @@ def load_image(path: str | os.PathLike[str], role: str = "image") -> Image.Image
     image") names the image in error messages so the user knows which argument is wrong.
 
     Raises:
-        PainterlyError: if the file is missing, a directory, unreadable, not an image,
-            truncated or corrupt, smaller than ``MIN_SIDE`` or larger than ``MAX_PIXELS``.
+        PainterlyError: if the path is missing, unreadable or not a regular file (a
+            directory, named pipe, device or socket), the file is empty, not an image,
+            truncated or corrupt, or :func:`decode_image` refuses it for its size.
     """
     path = Path(path)
     what = f"The {role} '{path}'"
-    if path.is_dir():
-        raise PainterlyError(f"{what} is a directory, not an image file.")
+    with _open_regular_file(path, what) as file:
+        return decode_image(file, what, MAX_PIXELS, MAX_DECODE_BYTES)
+
+
+def _open_regular_file(path: Path, what: str) -> BinaryIO:
+    """``path`` opened for reading, once it is known to be a regular file with content.
+
+    The type is read with ``os.stat`` before opening, because reading a named pipe blocks
+    until some writer comes (forever, if none does) and reading ``/dev/zero`` never ends.
+    The open is non-blocking and the type checked again on the open file, in case the path
+    was replaced in between; on a regular file O_NONBLOCK changes nothing.
+    """
     try:
-        # Our own MAX_PIXELS check below is the limit; Pillow's warning for images between
-        # its two thresholds would only be noise (or an exception under `-W error`).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path, formats=READ_FORMATS)
+        _check_regular_file(os.stat(path), what)
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_NOCTTY)
     except FileNotFoundError:
         raise PainterlyError(f"{what} does not exist.") from None
     except PermissionError:
         raise PainterlyError(f"{what} cannot be read (permission denied).") from None
-    except UnidentifiedImageError:
-        if path.stat().st_size == 0:
-            raise PainterlyError(f"{what} is an empty file.") from None
-        raise PainterlyError(
-            f"{what} is not an image painterly can read (use JPEG, PNG, WebP, TIFF, BMP or GIF)."
-        ) from None
-    except Image.DecompressionBombError:
-        raise PainterlyError(
-            f"{what} has too many pixels to open safely (the limit is {_pil_error_threshold():,})."
-        ) from None
     except OSError as error:
         raise PainterlyError(f"{what} cannot be read ({os_reason(error)}).") from None
+    file = os.fdopen(fd, "rb")
+    try:
+        _check_regular_file(os.fstat(fd), what)
+    except BaseException:
+        file.close()
+        raise
+    return file
 
-    with image:
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise PainterlyError(
-                f"{what} is {width}x{height} = {width * height:,} pixels, more than the limit"
-                f" of {MAX_PIXELS:,}; use a smaller image."
-            )
-        if min(width, height) < MIN_SIDE:
-            raise PainterlyError(
-                f"{what} is {width}x{height} pixels, but each side must be at least"
-                f" {MIN_SIDE} pixels."
-            )
+
+def _check_regular_file(status: os.stat_result, what: str) -> None:
+    kind = stat.S_IFMT(status.st_mode)
+    if kind != stat.S_IFREG:
+        name = _FILE_KINDS.get(kind, "not a regular file")
+        raise PainterlyError(f"{what} is {name}, not an image file.")
+    if status.st_size == 0:
+        raise PainterlyError(f"{what} is an empty file.")
+
+
+def decode_image(file: IO[bytes], what: str, max_pixels: int, max_bytes: int) -> Image.Image:
+    """Decode an open image file as in :func:`load_image`; every refusal is one sentence.
+
+    ``what`` begins each sentence ("The content image 'a.png'"). The size is checked from
+    the header, before any pixel is decoded: at most ``max_pixels`` pixels, and at most
+    ``max_bytes`` of memory by :func:`decode_memory`. Whatever the decoder raises on a
+    damaged file becomes a sentence too, and none of its warnings reach the user: a
+    DecompressionBombWarning means nothing once our own limits have been checked.
+
+    Raises:
+        ImageTooLarge: if the image is over either limit.
+        PainterlyError: if the file is not an image, is truncated or corrupt, or is too
+            small for the network.
+    """
+    _quiet_decoders()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-        except (OSError, SyntaxError, ValueError, EOFError):
+            file_bytes = file.seek(0, os.SEEK_END)
+            file.seek(0)
+            with Image.open(file, formats=READ_FORMATS) as image:
+                _check_size(image, what, max_pixels, max_bytes, file_bytes)
+                image.load()
+                ImageOps.exif_transpose(image, in_place=True)
+                return to_rgb(image)
+        except UnidentifiedImageError:
             raise PainterlyError(
-                f"{what} is truncated or corrupt; re-export or re-download it."
+                f"{what} is not an image painterly can read (use {_FORMAT_NAMES})."
             ) from None
-        return to_rgb(upright)
+        except Image.DecompressionBombError:
+            limit = min(max_pixels, _pil_error_threshold())
+            raise ImageTooLarge(
+                f"{what} has more pixels than the limit of {limit:,}; use a smaller image."
+            ) from None
+        except MemoryError:
+            raise ImageTooLarge(
+                f"{what} could not be decoded in the memory available; use a smaller image."
+            ) from None
+        except _DECODER_ERRORS as error:
+            raise PainterlyError(_decoder_error_sentence(what, error)) from None
+
+
+@functools.cache
+def _quiet_decoders() -> None:
+    """Stop libtiff and Pillow's TIFF plugin printing lines of their own on stderr.
+
+    Pillow turns the decoders' failures into exceptions, which :func:`decode_image` makes
+    one sentence; their own lines ("TIFFReadDirectory: Failed to read directory at offset
+    396.", "More samples per pixel than can be decoded") would come before it on the
+    terminal. libtiff prints through process-wide handlers, so they are cleared once; it is
+    reached through Pillow's extension, which links it (dlsym searches a library's
+    dependencies), and where that fails nothing changes. Pillow logs through ``logging``
+    with no handler, which prints records through logging's last resort; a NullHandler
+    ends that, and an application that configures logging still gets the records.
+    """
+    logging.getLogger("PIL").addHandler(logging.NullHandler())
+    try:
+        library = ctypes.CDLL(_imaging.__file__)
+        for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+            set_handler = getattr(library, name)
+            set_handler.restype = ctypes.c_void_p
+            set_handler.argtypes = [ctypes.c_void_p]
+            set_handler(None)
+    except (OSError, AttributeError):
+        pass  # Pillow without libtiff, or a loader that does not search dependencies
+
+
+def _check_size(
+    image: Image.Image, what: str, max_pixels: int, max_bytes: int, file_bytes: int
+) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{what} has more pixels than the limit of {max_pixels:,}"
+            f" ({width}x{height} = {width * height:,}); use a smaller image."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise PainterlyError(
+            f"{what} is {width}x{height} pixels, but each side must be at least {MIN_SIDE} pixels."
+        )
+    if _decoded_in_python(image) and width * height > MAX_RLE_BMP_PIXELS:
+        raise ImageTooLarge(
+            f"{what} is a run-length-encoded BMP of {width}x{height} pixels, more than the"
+            f" {MAX_RLE_BMP_PIXELS:,} that Pillow's slow decoder for it is given; re-save it"
+            " as PNG."
+        )
+    needed = decode_memory(image, file_bytes)
+    if needed > max_bytes:
+        kind = _MODE_NAMES.get(image.mode[:4], image.mode)  # I;16 in any byte order
+        raise ImageTooLarge(
+            f"{what} is a {width}x{height} {kind} image, which takes"
+            f" {needed / 1e6:,.0f} MB of memory to decode, more than the limit of"
+            f" {max_bytes / 1e6:,.0f} MB; use a smaller image."
+        )
+
+
+def _decoded_in_python(image: Image.Image) -> bool:
+    # Of the formats read, only BMP's RLE4 and RLE8 have a decoder written in Python.
+    return isinstance(image, ImageFile.ImageFile) and any(
+        tile[0] == "bmp_rle" for tile in image.tile
+    )
+
+
+def decode_memory(image: Image.Image, file_bytes: int = 0) -> int:
+    """The most memory, in bytes, that :func:`decode_image` takes for an opened ``image``.
+
+    Worked out from the header alone (``file_bytes`` is the file's size, which some
+    decoders read whole). Per pixel: the frame as Pillow stores it; what the decoder keeps
+    while the image is open; and the larger of the decoder's passing buffers and the
+    conversion to RGB, which is made while the frame is still held. Pillow's pixel limit
+    counts pixels of any mode alike, but a float frame is four times a palette one, and a
+    13000x13000 JPEG within that limit took 2.2 GB to read. Measured peaks, for each
+    format and mode that :func:`benchmarks.fuzz_images.seed_images` covers, are at most
+    this (docs/reliability.md).
+    """
+    passing = max(_decoder_passing_bytes(image), _conversion_bytes(image))
+    per_pixel = _frame_bytes(image.mode) + _decoder_kept_bytes(image) + passing
+    return image.width * image.height * per_pixel + file_bytes + _DECODE_OVERHEAD
+
+
+def _frame_bytes(mode: str) -> int:
+    # Pillow keeps one-band modes at their sample size (mode "1" at a byte), and every
+    # multi-band 8-bit mode at 4 bytes a pixel, padded.
+    mode_info = ImageMode.getmode(mode)
+    return 4 if len(mode_info.bands) > 1 else int(mode_info.typestr[-1])
+
+
+def _decoder_kept_bytes(image: Image.Image) -> int:
+    """Bytes a pixel the decoder keeps besides the frame until the image is closed."""
+    if image.format in ("WEBP", "AVIF"):
+        # The library's own decoded frame (WebP's animation decoder keeps two canvases,
+        # AVIF its YUV planes, up to 16 bits a sample), and the copy Pillow reads from.
+        return 3 * len(image.getbands())
+    return 0
+
+
+def _decoder_passing_bytes(image: Image.Image) -> int:
+    """Bytes a pixel the decoder holds besides the frame while it decodes, at most."""
+    if image.format in ("JPEG", "MPO"):
+        # libjpeg keeps 16-bit coefficients for every sample of a progressive or multi-scan
+        # file, and the header does not say whether later scans follow.
+        return 2 * len(image.getbands())
+    if isinstance(image, TiffImagePlugin.TiffImageFile):
+        # libtiff decodes a whole strip or tile (RowsPerStrip may be the image's height) as
+        # packed samples, or as 8-bit RGBA for YCbCr and old-style JPEG.
+        bits = image.tag_v2.get(258, 8)
+        packed = sum(bits) if isinstance(bits, tuple) else int(bits) * image.tag_v2.get(277, 1)
+        return max(4, -(-packed // 8))
+    return 0
+
+
+def _conversion_bytes(image: Image.Image) -> int:
+    """Bytes a pixel that :func:`to_rgb` allocates at its peak for ``image``."""
+    rgb = 4  # Pillow keeps RGB at 4 bytes a pixel
+    profile = rgb if image.info.get("icc_profile") else 0  # LittleCMS writes a new image
+    if image.mode in _HIGH_BIT_DEPTH or image.mode == "1":
+        return 1 + rgb  # 8-bit grey first, then RGB (by LittleCMS or not)
+    if image.has_transparency_data:
+        grey = image.mode in ("1", "L", "LA", "La")
+        expanded = 0 if image.mode in ("LA", "RGBA") else 4
+        colour = 1 + rgb if grey else rgb + profile
+        return expanded + 1 + colour + rgb  # the alpha, the colour, the white behind
+    if image.mode == "P":  # LittleCMS needs channels, not indices
+        return rgb + profile
+    return rgb  # converted, or copied when already RGB
+
+
+def _decoder_error_sentence(what: str, error: Exception) -> str:
+    reason = " ".join(os_reason(error).split())
+    if isinstance(error, PermissionError):
+        return f"{what} cannot be read (permission denied)."
+    if isinstance(error, OSError) and error.errno is not None:  # the disk, not the data
+        return f"{what} cannot be read ({reason})."
+    if isinstance(error, ValueError) and any(limit in reason for limit in _PNG_TEXT_LIMITS):
+        return (
+            f"{what} has a text or colour-profile chunk larger than Pillow reads"
+            f" ({PngImagePlugin.MAX_TEXT_CHUNK / 2**20:g} MiB each,"
+            f" {PngImagePlugin.MAX_TEXT_MEMORY / 2**20:g} MiB in all); re-save it without"
+            " that metadata."
+        )
+    return f"{what} is truncated or corrupt ({reason}); re-export or re-download it."
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -123,9 +372,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in _HIGH_BIT_DEPTH:
         alpha = _transparent_value_mask(img)
         img = _high_bit_depth_to_l(img)
-    elif img.has_transparency_data:
+    elif img.has_transparency_data and img.mode not in ("LA", "RGBA"):
         # La (premultiplied) converts only to LA; Pillow has no La → RGBA or La → L.
-        img = img.convert("LA" if img.mode in ("1", "L", "LA", "La") else "RGBA")
+        img = img.convert("LA" if img.mode in ("1", "L", "La") else "RGBA")
 
     if img.mode in ("RGBA", "LA"):
         alpha = img.getchannel("A")
@@ -155,17 +404,29 @@ def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
 
     Pillow's own ``convert("L")`` clips these to 255, which turns most 16-bit images white.
     Integer modes are taken as 16-bit (0–65535, how Pillow reads 16-bit PNG and TIFF); float
-    images as 0–1 if they fit, else 0–255, else 0–65535.
+    images as 0–1 if they fit, else 0–255, else 0–65535. The work is done in bands of rows,
+    so that the float64 arithmetic never holds more than a few megabytes, whatever the size.
     """
-    values = np.asarray(img, dtype=np.float64)
+    rows = max(1, _BLOCK_PIXELS // max(1, img.width))
+    bands = [(top, min(top + rows, img.height)) for top in range(0, img.height, rows)]
+
+    def values(top: int, bottom: int) -> np.ndarray:
+        # A signalling NaN sets the invalid flag when widened; it becomes 0 all the same.
+        with np.errstate(invalid="ignore"):
+            band = np.asarray(img.crop((0, top, img.width, bottom)), dtype=np.float64)
+        if img.mode == "F":
+            return np.nan_to_num(band, nan=0.0, posinf=0.0, neginf=0.0)
+        return band
+
+    full_scale = 65535.0
     if img.mode == "F":
-        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-        peak = values.max(initial=0.0)
+        peak = max((values(*band).max(initial=0.0) for band in bands), default=0.0)
         full_scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
-    else:
-        full_scale = 65535.0
-    scaled = np.clip(values / full_scale, 0.0, 1.0) * 255.0
-    return Image.fromarray(np.rint(scaled).astype(np.uint8))
+    grey = np.empty((img.height, img.width), dtype=np.uint8)
+    for top, bottom in bands:
+        scaled = np.clip(values(top, bottom) / full_scale, 0.0, 1.0) * 255.0
+        grey[top:bottom] = np.rint(scaled)
+    return Image.fromarray(grey)
 
 
 def _colour_to_srgb(img: Image.Image, icc_profile: bytes | None) -> Image.Image:

@@ -1,23 +1,24 @@
 """Checking an uploaded file: it must decode fully as an image within the size limits.
 
 Nothing about the upload is trusted: not its name, extension or content type. The bytes
-are decoded by Pillow (the formats painterly reads), the pixel count is checked from the
-header before any pixel is decoded, so a decompression bomb is refused without being
-expanded, and the image is stored re-encoded as PNG under a name the server chooses.
+are decoded by :func:`painterly.io.images.decode_image`, as the CLI's files are: the pixel
+count and the memory the decoding takes are checked from the header before any pixel is
+decoded, so a decompression bomb is refused without being expanded, and the image is
+stored re-encoded as PNG under a name the server chooses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from painterly.io.images import MIN_SIDE, READ_FORMATS, to_rgb
+from painterly.errors import PainterlyError
+from painterly.io.images import MAX_DECODE_BYTES, ImageTooLarge, decode_image
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000
@@ -38,11 +39,13 @@ class UploadRejected(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """How large an upload may be, in bytes and in decoded pixels, and how many are
-    decoded at once (``decode_slots``; one waits ``decode_wait`` seconds for a slot)."""
+    """How large an upload may be, in bytes, in decoded pixels and in memory to decode, and
+    how many are decoded at once (``decode_slots``; one waits ``decode_wait`` seconds for a
+    slot)."""
 
     max_bytes: int = MAX_UPLOAD_BYTES
     max_pixels: int = MAX_UPLOAD_PIXELS
+    max_decode_bytes: int = MAX_DECODE_BYTES
     decode_slots: int = DECODE_SLOTS
     decode_wait: float = DECODE_WAIT_SECONDS
 
@@ -75,35 +78,21 @@ def _megabytes(count: int) -> str:
 
 
 def decode_upload(data: bytes, limits: Limits) -> Image.Image:
-    """The upload as a fully loaded, upright 8-bit RGB image, or :class:`UploadRejected`."""
+    """The upload as a fully loaded, upright 8-bit RGB image, or :class:`UploadRejected`.
+
+    Every refusal is one sentence; one for the upload's size answers 413, the rest 422.
+    """
     if len(data) > limits.max_bytes:
         raise UploadRejected(
             f"the file is larger than the limit of {_megabytes(limits.max_bytes)}", 413
         )
     if not data:
         raise UploadRejected("the file is empty")
-    too_many = UploadRejected(
-        f"the image has more pixels than the limit of {limits.max_pixels:,}", 413
-    )
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check warns or raises by its global threshold; ours is below.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
-            width, height = image.size
-            if width * height > limits.max_pixels:
-                raise too_many
-            if min(width, height) < MIN_SIDE:
-                raise UploadRejected(
-                    f"the image is {width}×{height} pixels; each side must be at least {MIN_SIDE}"
-                )
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise too_many from None
-    except UnidentifiedImageError:
-        raise UploadRejected(
-            "the file is not an image painterly can read (use JPEG, PNG, WebP, TIFF, BMP or GIF)"
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise UploadRejected("the image is truncated or corrupt") from None
+        return decode_image(
+            io.BytesIO(data), "The uploaded image", limits.max_pixels, limits.max_decode_bytes
+        )
+    except ImageTooLarge as error:
+        raise UploadRejected(str(error), 413) from None
+    except PainterlyError as error:
+        raise UploadRejected(str(error)) from None
