@@ -40,7 +40,6 @@ from painterly.report.leak import (
 
 
 def _parser() -> argparse.ArgumentParser:
-
     parser = Parser(
         prog="painterly leak",
         description="Measure content leak: stylise, feed the output back as the next "
