@@ -93,6 +93,20 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def add_output_flags(
+    parser: argparse.ArgumentParser,
+    output: str,
+    overwrite: str,
+    quiet: str,
+    output_flag: str = "--output",
+) -> None:
+    """``-o``, ``--overwrite`` and ``-q`` as every command that writes has them, with its
+    own help texts; ``output_flag`` names the long form of ``-o`` (leak's is ``--out-dir``)."""
+    parser.add_argument("-o", output_flag, required=True, help=output)
+    parser.add_argument("--overwrite", action="store_true", default=False, help=overwrite)
+    parser.add_argument("-q", "--quiet", action="store_true", default=False, help=quiet)
+
+
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """CONTENT and the style images: STYLE … after it, or ``--style FILE …`` anywhere."""
     parser.add_argument("content", help="the photograph to paint")

@@ -14,6 +14,7 @@ from painterly.commands.common import (
     Parser,
     add_image_arguments,
     add_option_flags,
+    add_output_flags,
     image_paths,
     input_files,
     load_inputs,
@@ -49,8 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     add_image_arguments(parser)
-    parser.add_argument(
-        "-o", "--out-dir", required=True, help="folder for METHOD-leak.json, -curve.png, -sheet.jpg"
+    add_output_flags(
+        parser,
+        output="folder for METHOD-leak.json, -curve.png, -sheet.jpg",
+        overwrite="replace existing outputs",
+        quiet="no progress lines",
+        output_flag="--out-dir",
     )
     parser.add_argument(
         "--rounds", default="20", metavar="N", help="rounds of stylisation (default: 20)"
@@ -61,12 +66,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         default=True,
         help="skip the round-trip test",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", default=False, help="replace existing outputs"
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", default=False, help="no progress lines"
     )
     add_option_flags(parser)
     return parser

@@ -14,6 +14,7 @@ from painterly.commands.common import (
     Parser,
     add_image_arguments,
     add_option_flags,
+    add_output_flags,
     image_paths,
     input_files,
     load_inputs,
@@ -36,14 +37,11 @@ def parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     add_image_arguments(parser)
-    parser.add_argument(
-        "-o", "--output", required=True, help="where to write the result (.png or .jpg)"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        default=False,
-        help="replace OUTPUT if it exists (default: refuse)",
+    add_output_flags(
+        parser,
+        output="where to write the result (.png or .jpg)",
+        overwrite="replace OUTPUT if it exists (default: refuse)",
+        quiet="no progress display; print only the output path",
     )
     parser.add_argument(
         "--save-every",
@@ -52,13 +50,6 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also write the image every N iterations as OUTPUT-stem.iterNNNN.ext "
         "(default: 0, never)",
-    )
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        default=False,
-        help="no progress display; print only the output path",
     )
     parser.add_argument("--version", action="version", version=f"painterly {__version__}")
     add_option_flags(parser)

@@ -16,6 +16,7 @@ from painterly.commands.common import (
     Parser,
     add_image_arguments,
     add_option_flags,
+    add_output_flags,
     image_paths,
     input_files,
     load_inputs,
@@ -55,11 +56,11 @@ def command(argv: Sequence[str]) -> int:
         argument_default=argparse.SUPPRESS,
     )
     add_image_arguments(parser)
-    parser.add_argument(
-        "-o", "--output", required=True, help="where to write the grid (.png or .jpg)"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", default=False, help="replace OUTPUT if it exists"
+    add_output_flags(
+        parser,
+        output="where to write the grid (.png or .jpg)",
+        overwrite="replace OUTPUT if it exists",
+        quiet="no progress lines",
     )
     parser.add_argument(
         "--strengths",
@@ -88,9 +89,6 @@ def command(argv: Sequence[str]) -> int:
         default=PREVIEW_ITERATIONS,
         metavar="N",
         help=f"loss evaluations per cell (default: {PREVIEW_ITERATIONS})",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", default=False, help="no progress lines"
     )
     add_option_flags(parser)
     args = vars(parser.parse_args(argv))
