@@ -66,12 +66,38 @@ def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+# AMD family 25 (0x19) models by generation: Zen 3 Milan/Vermeer/Rembrandt/Cezanne, Zen 4
+# Genoa/Raphael/Phoenix/Bergamo, by the high nibble of the model number.
+_ZEN_BY_MODEL_NIBBLE = {0x0: "Zen 3", 0x2: "Zen 3", 0x4: "Zen 3", 0x5: "Zen 3",
+                        0x1: "Zen 4", 0x6: "Zen 4", 0x7: "Zen 4", 0xA: "Zen 4"}  # fmt: skip
+
+
+def _zen(family: str, model: str) -> str:
+    if family != "25" or not model.isdigit():
+        return ""
+    return _ZEN_BY_MODEL_NIBBLE.get(int(model) >> 4, "")
+
+
+def cpu_kind(info: dict[str, str], flags: set[str]) -> str:
+    """The CPU in the words the figures use: family/model and whether bf16 is native, e.g.
+    ``AMD family 25 model 1 (Zen 3), AVX2, no native bf16``. The project's machines differ in
+    exactly this, and bf16 timings mean nothing without it."""
+    vendor = "AMD" if "AMD" in info.get("vendor_id", "") else info.get("vendor_id", "CPU")
+    family, model = info.get("cpu family", "?"), info.get("model", "?")
+    zen = _zen(family, model) if vendor == "AMD" else ""
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    bf16 = "native bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no native bf16"
+    name = f"{vendor} family {family} model {model}" + (f" ({zen})" if zen else "")
+    return f"{name}, {vector}, {bf16}"
+
+
 def machine() -> dict[str, object]:
     """CPU, cores, threads and versions, and whether the CPU has native bf16."""
-    cpu, flags = platform.processor() or platform.machine(), set()
+    cpu, flags, info = platform.processor() or platform.machine(), set(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
             if key.strip() == "model name":
                 cpu = value.strip()
             elif key.strip() == "flags":
@@ -80,6 +106,7 @@ def machine() -> dict[str, object]:
         pass
     return {
         "cpu": cpu,
+        "cpu_kind": cpu_kind(info, flags),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -29,6 +29,7 @@ from painterly.io.files import (
     write_atomically,
     write_json,
 )
+from painterly.report.artefacts import summary
 from painterly.report.leak import (
     COMPARE_SIDE,
     check_outputs,
@@ -136,7 +137,8 @@ def command(argv: Sequence[str]) -> int:
         if not quiet:
             print(
                 f"round {record['round']}/{rounds}: SSIM {record['ssim']:.3f}, "
-                f"edges {record['edges']:.3f} ({record['seconds']:.1f} s)",
+                f"edges {record['edges']:.3f}, speckle {record['speckle']:.4f}, "
+                f"grid {record['grid']:.2f} ({record['seconds']:.1f} s)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -152,7 +154,8 @@ def command(argv: Sequence[str]) -> int:
                 f"round trip: SSIM {trip_record['ssim']:.3f}, edges {trip_record['edges']:.3f}",
                 file=sys.stderr,
             )
-    unrelated = compare(styles[0].resize(outputs[0].size, Image.Resampling.LANCZOS), content)
+    style_at_size = styles[0].resize(outputs[0].size, Image.Resampling.LANCZOS)
+    unrelated = compare(style_at_size, content)
     report = {
         "method": options.method,
         "content": content_path,
@@ -160,6 +163,8 @@ def command(argv: Sequence[str]) -> int:
         "rounds": records,
         "round_trip": trip[1] if trip else None,
         "style_vs_content": unrelated,
+        # The painting's own speckle and grid at the output's size: what "clean" is measured by.
+        "style_artefacts": summary(style_at_size),
         "compare_side": COMPARE_SIDE,
         "size": list(outputs[0].size),
         "options": {k: v for k, v in args.items()},

@@ -25,7 +25,8 @@ from painterly.commands.common import (
 )
 from painterly.config.options import Options
 from painterly.errors import PainterlyError, printable
-from painterly.io.images import check_output_path
+from painterly.io.images import check_output_path, resize_long_side
+from painterly.report.artefacts import summary
 from painterly.report.sheets import jpeg_copy, render_sheet
 from painterly.report.sweep import (
     DEFAULT_LAYER_SETS,
@@ -123,8 +124,22 @@ def command(argv: Sequence[str]) -> int:
             text = f"{cell.label} {column_text(cell.settings)}, {cell.settings['style_layers']}"
             print(f"{text} …", end="", file=sys.stderr, flush=True)
         else:
-            print(f" {time.monotonic() - started[0]:.1f} s", file=sys.stderr)
+            found = summary(image, content)
+            print(
+                f" {time.monotonic() - started[0]:.1f} s, speckle {found['speckle']:.4f}, "
+                f"grid {found['grid']:.2f}",
+                file=sys.stderr,
+            )
 
+    if not quiet:
+        # The painting's own figures, to read each cell's against (painterly.report.artefacts).
+        for path, style in zip(style_paths, styles, strict=True):
+            found = summary(resize_long_side(style, size))
+            print(
+                printable(f"{Path(path).name}: speckle {found['speckle']:.4f}, grid "
+                          f"{found['grid']:.2f} (the painting at {size} px)"),
+                file=sys.stderr,
+            )  # fmt: skip
     images = sweep(content, styles, options, cells, size, iterations, on_cell)
     names = [Path(p).name for p in inputs]
     sheet = grid_sheet(names, cells, f"Each cell: {size} px, {iterations} evaluations.")

@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from painterly.errors import PainterlyError, printable
+from painterly.report.artefacts import summary
 from painterly.report.similarity import edge_agreement, ssim
 
 Stylise = Callable[[Image.Image, Image.Image], Image.Image]
@@ -62,8 +63,10 @@ def continuous_rounds(
 ) -> tuple[list[Image.Image], list[dict]]:
     """Stylise ``rounds`` times, each output the next round's content, styles in turn.
 
-    Returns the outputs and, per round, ``{"round", "style", "ssim", "edges", "seconds"}``
-    measured against ``content``; ``on_round`` gets each record as it is made.
+    Returns the outputs and, per round, ``{"round", "style", "ssim", "edges", "seconds",
+    "speckle", "grid"}``: similarity measured against ``content``, and the artefacts of the
+    output (:mod:`painterly.report.artefacts`, speckle where ``content`` is flat);
+    ``on_round`` gets each record as it is made.
     """
     outputs, records, current = [], [], content
     for index in range(1, rounds + 1):
@@ -71,7 +74,13 @@ def continuous_rounds(
         started = time.perf_counter()
         current = stylise(current, styles[style])
         seconds = time.perf_counter() - started
-        record = {"round": index, "style": style, **compare(current, content), "seconds": seconds}
+        record = {
+            "round": index,
+            "style": style,
+            **compare(current, content),
+            "seconds": seconds,
+            **summary(current, content),
+        }
         outputs.append(current)
         records.append(record)
         if on_round:

@@ -1,0 +1,167 @@
+"""Make docs/quality.md's figures: painterly's default beside the paper's settings and
+crowsonkb/style-transfer-pytorch (at its defaults and at painterly's wall time).
+
+    PYTHONPATH=src python docs/quality_figures.py [--size 256] [--pairs N]
+
+For each pair of :data:`benchmarks.artefacts.PAIRS` it runs, one after the other on the same
+machine: painterly's default, the ``gatys2016`` preset with as many evaluations, crowsonkb at
+its defaults (``--end-scale`` the same size), and crowsonkb with its iteration counts scaled
+so that it takes painterly's time. Every run appends one JSON line to
+``out/quality/quality.jsonl`` as soon as it is measured, and a rerun skips what is there, so a
+stopped run loses at most one image. Then it writes ``docs/images/quality.jpg`` (≤ 300 KB)
+and ``docs/quality.json`` and prints the Markdown table of docs/quality.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from benchmarks.artefacts import PAIRS, SHARED, measure_run, paper_loss, read_log  # noqa: E402
+from benchmarks.peers.runners import run_crowsonkb  # noqa: E402
+from benchmarks.run import machine  # noqa: E402
+from painterly.io.files import write_atomically  # noqa: E402
+from painterly.io.images import load_image, resize_long_side  # noqa: E402
+from painterly.report import artefacts  # noqa: E402
+from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet  # noqa: E402
+
+OUT = ROOT / "out" / "quality"
+COLUMNS = ("painterly", "gatys2016", "crowsonkb", "crowsonkb, equal time")
+PAPER_EVALUATIONS = 500
+
+
+def _log(message: str) -> None:
+    print(f"[quality] {message}", file=sys.stderr, flush=True)
+
+
+def _pair(pair: str) -> tuple[str, Path, Path]:
+    content, style = (SHARED / p for p in pair.split(":"))
+    return f"{content.stem}--{style.stem}", content, style
+
+
+def _done(log: Path) -> dict[tuple[str, str], dict]:
+    if not log.exists():
+        return {}
+    return {(r["pair"], r["column"]): r for r in read_log(log) if r.get("status") == "ok"}
+
+
+def _append(log: Path, record: dict) -> None:
+    with log.open("a") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")
+
+
+def run_pair(pair: str, size: int, log: Path, where: dict) -> None:
+    """The four runs of one pair (those not in ``log`` yet), each appended as measured."""
+    key, content_path, style_path = _pair(pair)
+    content, style = load_image(content_path), load_image(style_path)
+    folder = OUT / key
+    folder.mkdir(parents=True, exist_ok=True)
+    done = _done(log)
+    base = {"pair": key, "size": size, "machine": where}
+    if (key, "style image") not in done:
+        own = artefacts.measure(resize_long_side(style, size))
+        _append(log, {**base, "column": "style image", "status": "ok", **own})
+    for column, values in (("painterly", {}), ("gatys2016", {"preset": "gatys2016"})):
+        if (key, column) in done:
+            continue
+        _log(f"{key}: {column}")
+        evaluations = PAPER_EVALUATIONS if column == "gatys2016" else None
+        record, image = measure_run(column, values, content, style, size, evaluations)
+        if image is not None:
+            image.save(folder / f"{column}.png")
+        _append(log, {**base, **record, "column": column})
+    done = _done(log)
+    ours = done[(key, "painterly")]["seconds"]
+    for column in COLUMNS[2:]:
+        if (key, column) in done:
+            continue
+        scale = 1.0 if column == "crowsonkb" else ours / done[(key, "crowsonkb")]["seconds"]
+        _log(f"{key}: {column} (iterations × {scale:.3f})")
+        output = folder / f"{column.replace(', ', '-').replace(' ', '-')}.png"
+        record = run_crowsonkb(content_path, style_path, size, output, iteration_scale=scale)
+        if record.get("status") == "ok":
+            image = Image.open(output).convert("RGB")
+            record.update(artefacts.measure(image, content))
+            record["paper_loss"] = paper_loss(image, content, style)
+        record.pop("trace", None)
+        _append(log, {**base, **record, "column": column, "iteration_scale": scale})
+
+
+def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> Image.Image:
+    """Rows: pairs; columns: content, style, then :data:`COLUMNS`, each captioned with its
+    seconds, speckle and grid as multiples of the painting's."""
+    cells, results, pictures = [], {}, []
+    for row, pair in enumerate(pairs):
+        key, content_path, style_path = _pair(pair)
+        own = records[(key, "style image")]
+        pictures += [
+            Picture(str(content_path), content_path.stem),
+            Picture(str(style_path), style_path.stem),
+        ]
+        for col, column in enumerate(COLUMNS):
+            r = records.get((key, column))
+            path = OUT / key / f"{column.replace(', ', '-').replace(' ', '-')}.png"
+            if r is None or not path.exists():
+                continue
+            label = f"{key}/{column}"
+            results[label] = Image.open(path).convert("RGB")
+            caption = (
+                f"{column}: {r['seconds']:.0f} s, speckle {_times(r['speckle'], own['speckle'])}"
+                f", grid {_times(r['grid'], own['grid'])}"
+            )
+            cells.append(Cell(label, "", "", {}, caption, row=row, col=col, caption=caption))
+    note = (
+        f"{size} px, {machine()['cpu_kind']}; speckle and grid as multiples of the painting's "
+        "own (docs/quality.md)"
+    )
+    layout = Sheet(
+        name="quality",
+        title="painterly's default beside the paper's settings and crowsonkb",
+        note=note,
+        stages="",
+        cells=tuple(cells),
+        pictures=tuple(pictures),
+    )
+    image, _ = render_sheet(layout, note, results, lambda p: load_image(p))
+    return image
+
+
+def _times(value: float, reference: float) -> str:
+    return f"{value / reference:.1f}×" if reference else f"{value:.4f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--pairs", type=int, default=len(PAIRS))
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / "quality.jsonl"
+    where = machine()
+    _log(where["cpu_kind"])
+    pairs = list(PAIRS[: args.pairs])
+    for pair in pairs:
+        run_pair(pair, args.size, log, where)
+    records = _done(log)
+    small, quality = jpeg_copy(sheet(records, pairs, args.size))
+    target = ROOT / "docs" / "images" / "quality.jpg"
+    write_atomically(
+        target,
+        lambda temp: small.save(temp, format="JPEG", quality=quality, subsampling=0),
+        overwrite=True,
+    )
+    summary = [{k: v for k, v in r.items() if k != "trace"} for r in records.values()]
+    (ROOT / "docs" / "quality.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
