@@ -182,14 +182,14 @@ class _TraceSqrtm(torch.autograd.Function):
     1/(λ_i − λ_j) terms, so repeated eigenvalues are harmless, unlike eigh's own backward)."""
 
     @staticmethod
-    def forward(ctx, matrix: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, matrix: torch.Tensor) -> torch.Tensor:
         values, vectors = torch.linalg.eigh(matrix)
         roots = values.clamp_min(0).sqrt()
         ctx.save_for_backward(roots, vectors)
         return roots.sum(-1)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         roots, vectors = ctx.saved_tensors
         floor = ROOT_FLOOR * roots.amax(-1, keepdim=True).clamp_min(torch.finfo(roots.dtype).tiny)
         half_inverse = 0.5 / roots.clamp_min(floor)
