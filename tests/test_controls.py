@@ -54,7 +54,10 @@ def test_blended_targets_are_the_weighted_sum_of_each_styles_grams(content_image
 
     def grams(styles, sizes, blend=()):
         inputs = prepare_inputs(content_image, styles, Options.build(style_blend=blend))
-        targets = compute_targets(encoder, inputs, (64, 48), sizes, [], layers, CPU, torch.float32)
+        targets = compute_targets(
+            encoder, inputs, (64, 48), sizes, [], layers, CPU, torch.float32, style_loss="gram",
+            seed=0,
+        )  # fmt: skip
         return targets.styles[0].grams
 
     a, b = grams([style_image], [(64, 40)]), grams([other], [(50, 64)])
@@ -71,7 +74,7 @@ def test_targets_keep_only_the_content_layers_features_and_grams_scaled_to_the_o
     inputs = prepare_inputs(content_image, [style_image], Options.build())
     targets = compute_targets(
         encoder, inputs, (64, 48), [(32, 24)], ["conv4_2"], ["conv1_1", "conv4_1"], CPU,
-        torch.float32,
+        torch.float32, style_loss="gram", seed=0,
     )  # fmt: skip
     assert set(targets.content) == {"conv4_2"}
     # A style at half the output's side has a quarter of its positions: its Grams count ×4.

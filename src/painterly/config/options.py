@@ -28,7 +28,7 @@ from painterly.config.schedule import (
 )
 from painterly.config.values import read_choice, read_integer, read_number, read_path, shown
 from painterly.controls.colour import PRESERVE_COLOR
-from painterly.engine.losses import CONVENTIONS
+from painterly.engine.losses import CONVENTIONS, STYLE_LOSSES
 from painterly.errors import PainterlyError
 from painterly.models.vgg import canonical_layer
 
@@ -275,6 +275,15 @@ class Options:
         "paper (as printed), notebook, keras",
         choices=tuple(CONVENTIONS),
     )
+    style_loss: str = _opt(
+        "gram",
+        "what of the style's features the output must match: gram (the paper's Gram matrices), "
+        "wasserstein (their mean and covariance, by the Wasserstein-2 distance of Gaussians) or "
+        "sliced (their whole distribution, by the sliced Wasserstein distance of Heitz et al. "
+        "2021); each is scaled so that the same α/β gives about the same balance; not with "
+        "--mask",
+        choices=STYLE_LOSSES,
+    )
     tv_weight: float = _opt(0.0, f"weight of the total-variation smoothness term ({_WEIGHTS})")
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(
@@ -329,6 +338,7 @@ class Options:
             "loss_convention",
             read_choice(self.loss_convention, "loss convention", tuple(CONVENTIONS)),
         )
+        set_(self, "style_loss", read_choice(self.style_loss, "style loss", STYLE_LOSSES))
         set_(
             self,
             "lbfgs_restart",
@@ -341,6 +351,11 @@ class Options:
         )
         set_(self, "style_blend", parse_blend(self.style_blend))
         set_(self, "masks", parse_masks(self.masks))
+        if self.masks and self.style_loss != "gram":
+            raise PainterlyError(
+                f"--mask regions are painted with guided Gram matrices; --style-loss "
+                f"{self.style_loss} works on the whole image only, so use --style-loss gram"
+            )
         if self.masks and self.style_blend:
             raise PainterlyError(
                 "--style-blend mixes the STYLE images, but with --mask each region has its own "

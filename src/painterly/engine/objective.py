@@ -49,7 +49,10 @@ class Objective:
         )
 
     def style_loss(self, features: dict[str, torch.Tensor], pixels: int) -> torch.Tensor:
-        """L_style (Eq. 5) summed over the regions, guided where a region has a mask."""
+        """L_style (Eq. 5) summed over the regions, guided where a region has a mask; with
+        ``--style-loss wasserstein`` or ``sliced``, that loss in place of the Gram loss."""
+        if self.options.style_loss in losses.DISTRIBUTION_LOSSES:
+            return self.distribution_loss(features)
         o, layer_loss = self.options, self.convention.style_layer
         total = torch.zeros((), device=self.targets.content_image.device)
         for region in self.targets.styles:
@@ -61,6 +64,21 @@ class Objective:
                 )
             total = total + term
         return total
+
+    def distribution_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Σ_l w_l E_l with E_l the Wasserstein or sliced loss, times its scale (see
+        :data:`losses.DISTRIBUTION_LOSSES`); such targets have no masked regions."""
+        name = self.options.style_loss
+        if self.targets.style_loss != name:
+            raise ValueError(f"the targets were computed for style loss {self.targets.style_loss}")
+        chosen = losses.DISTRIBUTION_LOSSES[name]
+        total = torch.zeros((), device=self.targets.content_image.device)
+        for region in self.targets.styles:
+            assert region.distributions is not None, "targets of a distribution loss have them"
+            total = total + losses.distribution_style_loss(
+                features, region.distributions, self.options.style_layers, chosen.layer_loss
+            )
+        return chosen.scale * total
 
     def compose(self, image: torch.Tensor) -> torch.Tensor:
         """The image the losses see: painted regions from ``image``, the rest the content."""

@@ -107,6 +107,7 @@ class Session:
             cached = compute_targets(
                 self.encoder, self.inputs, stage.output, stage.styles, self.content_layers,
                 self.style_layers, self.plan.device, self.plan.dtype, references=references,
+                style_loss=self.plan.options.style_loss, seed=self.plan.options.seed,
             )  # fmt: skip
             self._targets[key] = cached
         return cached
