@@ -26,6 +26,11 @@ class Objective:
     by ``options.loss_convention`` (see :data:`losses.CONVENTIONS`); α, β and the layers are
     the options' (the targets may hold more layers, as a sweep's do). The convolutions run
     in ``dtype`` (the plan's precision); the losses are summed in float32.
+
+    With ``options.jitter`` J > 0 every evaluation moves the image by a random (dy, dx) in
+    [−J, J]² (seeded by ``options.seed``) before the encoder, so that no pixel keeps one
+    place relative to the stride-2 pooling grid, and compares it with the content moved
+    alike (:meth:`content_at`). The Gram matrices barely notice a move and are kept.
     """
 
     def __init__(
