@@ -249,3 +249,10 @@ def test_the_remedies_are_off_by_default_and_read_from_text():
     assert (default.padding, default.jitter, default.average) == ("zeros", 0, 0.0)
     given = Options.build(padding=" Replicate1 ", jitter="8", average="0.99", optimizer="adam")
     assert (given.padding, given.jitter, given.average) == ("replicate1", 8, 0.99)
+
+
+def test_lbfgs_with_jitter_spends_its_whole_budget(content_image, style_image):
+    """A jittered objective turns L-BFGS's direction uphill now and then, which ends its
+    round; the loop starts a fresh one rather than taking that for convergence."""
+    options = Options.build(size=32, iterations=40, jitter=8, precision="fp32", device="cpu")
+    assert gatys.run(content_image, [style_image], options).iterations == 40

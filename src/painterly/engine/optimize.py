@@ -254,8 +254,11 @@ def _lbfgs(
     count: Callable[[], int],
 ) -> None:
     """L-BFGS rounds until ``iterations`` evaluations are spent (or it converges)."""
-    # One step runs a whole L-BFGS round; a round ends early only when the gradient or the
-    # step vanishes (tolerances are 0), which means it has converged.
+    # One step runs a whole L-BFGS round. With tolerances 0 a round ends early when the
+    # gradient or the step vanishes (converged), or when its direction is no descent: with
+    # --jitter every evaluation sees another offset, the history's curvature pairs disagree,
+    # and that happens every few dozen evaluations. A round that moved is therefore followed
+    # by a fresh one; one that could not move past its first evaluation has converged.
     while count() < iterations:
         budget = iterations - count()
         if restart:
@@ -278,5 +281,5 @@ def _lbfgs(
             opt.step(evaluate)
         except _BudgetSpent:
             return
-        if count() - before < budget:
+        if count() - before <= 1:
             return
