@@ -84,7 +84,8 @@ class Objective:
     def content_at(self, dy: int, dx: int) -> dict[str, torch.Tensor]:
         """P^l of the content moved by (dy, dx) as the image is, so that the content term
         compares like with like: one more pass, without gradient, as deep as the content
-        layers (about a fifth of an evaluation's cost at conv4_2)."""
+        layers (at conv4_2 with the paper's style layers: 37% more FLOPs per evaluation).
+        Caching the (2J + 1)² offsets' features would cost more memory than it saves."""
         layers = list(self.options.content_layers)
         if not layers:
             return {}
