@@ -30,7 +30,7 @@ from painterly.config.values import read_choice, read_integer, read_number, read
 from painterly.controls.colour import PRESERVE_COLOR
 from painterly.engine.losses import CONVENTIONS, STYLE_LOSSES
 from painterly.errors import PainterlyError
-from painterly.models.vgg import canonical_layer
+from painterly.models.vgg import PADDINGS, canonical_layer
 
 METHODS = ("gatys", "adain", "wct")
 FEED_FORWARD = ("adain", "wct")
@@ -50,6 +50,11 @@ MAX_STYLE_SCALE = 16.0
 memory check can weigh; 1e308 made that side infinite."""
 MAX_LEARNING_RATE = 1.0
 """Largest Adam step: the pixels lie in [0, 1], so a larger step jumps past the whole range."""
+MAX_JITTER = 64
+"""Largest ``jitter``: 64 px is two strides of pool5, more than any layer needs to see every
+position relative to its pooling grid."""
+MAX_AVERAGE = 0.9999
+"""Largest ``average`` decay: 1 would never move from the start image."""
 MAX_SEED = 2**64 - 1
 """Largest seed, the largest ``torch.Generator.manual_seed`` takes."""
 MAX_DEVICE_INDEX = 127
@@ -285,6 +290,27 @@ class Options:
         choices=STYLE_LOSSES,
     )
     tv_weight: float = _opt(0.0, f"weight of the total-variation smoothness term ({_WEIGHTS})")
+    padding: str = _opt(
+        "zeros",
+        "how VGG's convolutions see past the image border: zeros (Caffe, the paper), replicate "
+        "or reflect in every convolution, replicate1 in conv1_1 only; adain and wct keep "
+        "reflect, which their decoder was trained with",
+        choices=PADDINGS,
+    )
+    jitter: int = _opt(
+        0,
+        "move the image by a random offset of up to this many pixels (replicating its edge) "
+        "before every evaluation, so no pixel keeps one place on the network's pooling grid; "
+        f"the content is moved alike (0: off, the paper; at most {MAX_JITTER})",
+        metavar="PIXELS",
+    )
+    average: float = _opt(
+        0.0,
+        "Adam only: the result is the moving average of the iterates with this decay, e.g. "
+        f"0.99, bias-corrected as Adam's moments (0: off, the last best iterate; below 1, at "
+        f"most {MAX_AVERAGE:g})",
+        metavar="DECAY",
+    )
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(
         "vgg19-normalized",
@@ -369,6 +395,7 @@ class Options:
         self._check_balance()
         set_(self, "pooling", read_choice(self.pooling, "pooling", POOLINGS))
         set_(self, "optimizer", read_choice(self.optimizer, "optimizer", OPTIMIZERS))
+        self._check_remedies()
         set_(
             self,
             "learning_rate",
@@ -413,6 +440,23 @@ class Options:
         for name in ("content_weight", "style_weight", "tv_weight"):
             what = name.replace("_", " ")
             set_(self, name, read_number(getattr(self, name), what, maximum=MAX_WEIGHT))
+
+    def _check_remedies(self) -> None:
+        """``padding``, ``jitter`` (not with masks) and ``average`` (Adam only)."""
+        set_ = object.__setattr__
+        set_(self, "padding", read_choice(self.padding, "padding", PADDINGS))
+        set_(self, "jitter", read_integer(self.jitter, "jitter", 0, MAX_JITTER))
+        set_(self, "average", read_number(self.average, "average", maximum=MAX_AVERAGE))
+        if self.jitter and self.masks:
+            raise PainterlyError(
+                "--jitter moves the image under the network but not the --mask guides, so "
+                "the regions would drift; use one or the other"
+            )
+        if self.average and self.optimizer != "adam":
+            raise PainterlyError(
+                "--average smooths the noise of Adam's steps, while L-BFGS's line search "
+                "already settles each step; use it with --optimizer adam"
+            )
 
     def _check_method(self) -> None:
         """Refuse what a feed-forward method, or ``--init adain``, cannot honour."""

@@ -2,7 +2,7 @@
 
 It knows nothing of files, networks or the CLI: it minimises ``objective(image)["total"]``,
 reports every evaluation through a callback, and stops early when its :class:`Cancel` is set
-or on Ctrl-C, returning the best image so far either way.
+or on Ctrl-C, returning the best image so far (or the average of the iterates) either way.
 """
 
 from __future__ import annotations
@@ -97,6 +97,35 @@ class Progress:
         return self.render()
 
 
+class IterateAverage:
+    """The exponential moving average of the iterates x_0, x_1, …, bias-corrected as Adam's
+    first moment is (Kingma & Ba 2015, Algorithm 1: m_t = β m_{t−1} + (1 − β) x_t from
+    m_0 = 0, returned as m_t / (1 − β^t)), so the first average is x_0 itself rather than
+    a blend with the zero the sum starts from. Averaging Adam's iterates cancels the
+    pixel-sized jitter of its last steps (Polyak & Juditsky 1992), as crowsonkb's
+    style_transfer does with its ``avg_decay``."""
+
+    def __init__(self, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must lie in (0, 1), not {decay!r}")
+        self.decay = decay
+        self._sum: torch.Tensor | None = None
+        self._weight = 0.0  # 1 − β^t, the weight the sum has gathered so far
+
+    def update(self, x: torch.Tensor) -> None:
+        """Take iterate ``x`` into the average (a new tensor: earlier values stay valid)."""
+        d = self.decay
+        self._sum = (1 - d) * x if self._sum is None else d * self._sum + (1 - d) * x
+        self._weight = d * self._weight + (1 - d)
+
+    @property
+    def value(self) -> torch.Tensor:
+        """The bias-corrected average of the iterates so far."""
+        if self._sum is None:
+            raise ValueError("no iterate has been averaged yet")
+        return self._sum / self._weight
+
+
 @dataclass
 class Outcome:
     """What the loop returns: the best image seen, its losses, how many evaluations it made
@@ -117,6 +146,7 @@ def optimize(
     iterations: int,
     learning_rate: float,
     lbfgs_restart: int = 0,
+    average: float = 0.0,
     callback: Callable[[Progress], None] | None = None,
     render: Callable[[torch.Tensor], object] | None = None,
     span: Span | None = None,
@@ -128,12 +158,20 @@ def optimize(
     ``iterations`` counts loss evaluations, so L-BFGS and Adam runs of the same length cost
     the same. ``lbfgs_restart`` > 0 starts L-BFGS afresh (empty history) every that many
     evaluations, as the Keras example's rounds of ``fmin_l_bfgs_b`` do. The best
-    (lowest-loss) iterate is returned; ``cancel`` or Ctrl-C end the loop early with
-    ``stopped`` set. Reports place each evaluation in ``span`` (one stage of a schedule)
-    and count time from ``started`` (``time.perf_counter()``; default: now).
+    (lowest-loss) iterate is returned, or with ``average`` > 0 (Adam only) the
+    :class:`IterateAverage` of the start and every step's iterate with that decay, which the
+    reports render too; its losses then come from one more pass, without gradient.
+    ``cancel`` or Ctrl-C end the loop early with ``stopped`` set. Reports place each
+    evaluation in ``span`` (one stage of a schedule) and count time from ``started``
+    (``time.perf_counter()``; default: now).
     """
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+    if average and optimizer != "adam":
+        raise ValueError("only Adam's iterates are averaged")
     span = span or Span(size=(image.shape[-1], image.shape[-2]), total=iterations)
     x = image.detach().clone().requires_grad_(True)
+    averaged = IterateAverage(average) if average else None
     best = Outcome(x.detach().clone(), {}, 0, 0.0)
     best_loss = float("inf")
     count = 0
@@ -152,10 +190,13 @@ def optimize(
         terms["total"].backward()
         count += 1
         values = {name: t.detach().item() for name, t in terms.items()}
-        if values["total"] < best_loss:
+        if averaged is not None:
+            averaged.update(x.detach())
+            best.losses = values  # until the average's own are measured
+        elif values["total"] < best_loss:
             best_loss, best.image, best.losses = values["total"], x.detach().clone(), values
         if callback is not None:
-            snapshot = x.detach()
+            snapshot = x.detach() if averaged is None else averaged.value
             callback(
                 Progress(
                     iteration=span.offset + count,
@@ -172,8 +213,6 @@ def optimize(
             )
         return terms["total"]
 
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"unknown optimizer {optimizer!r}")
     stopped = False
     try:
         if optimizer == "lbfgs":
@@ -184,6 +223,8 @@ def optimize(
                 opt.step(evaluate)
     except (_Stop, KeyboardInterrupt):
         stopped = True
+    if averaged is not None and count:
+        best.image = averaged.value if stopped else _settle(averaged, x, objective, best)
     return Outcome(
         image=best.image,
         losses=best.losses,
@@ -191,6 +232,18 @@ def optimize(
         seconds=time.perf_counter() - start,
         stopped=stopped,
     )
+
+
+def _settle(
+    averaged: IterateAverage, x: torch.Tensor, objective: Objective, outcome: Outcome
+) -> torch.Tensor:
+    """The average with Adam's last step taken in; its losses go into ``outcome``. (A
+    stopped run skips this: it should end at once, with the last evaluation's losses.)"""
+    averaged.update(x.detach())
+    image = averaged.value
+    with torch.no_grad():
+        outcome.losses = {name: t.item() for name, t in objective(image).items()}
+    return image
 
 
 def _lbfgs(
@@ -201,8 +254,11 @@ def _lbfgs(
     count: Callable[[], int],
 ) -> None:
     """L-BFGS rounds until ``iterations`` evaluations are spent (or it converges)."""
-    # One step runs a whole L-BFGS round; a round ends early only when the gradient or the
-    # step vanishes (tolerances are 0), which means it has converged.
+    # One step runs a whole L-BFGS round. With tolerances 0 a round ends early when the
+    # gradient or the step vanishes (converged), or when its direction is no descent: with
+    # --jitter every evaluation sees another offset, the history's curvature pairs disagree,
+    # and that happens every few dozen evaluations. A round that moved is therefore followed
+    # by a fresh one; one that could not move past its first evaluation has converged.
     while count() < iterations:
         budget = iterations - count()
         if restart:
@@ -225,5 +281,5 @@ def _lbfgs(
             opt.step(evaluate)
         except _BudgetSpent:
             return
-        if count() - before < budget:
+        if count() - before <= 1:
             return

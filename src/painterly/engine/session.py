@@ -94,7 +94,7 @@ class Session:
         self.style_layers = list(o.style_layers if style_layers is None else style_layers)
         self.adain = adain
         self.encoder = encoder or load_encoder(
-            o.weights, o.pooling, "zeros", plan.last_layer, plan.device
+            o.weights, o.pooling, o.padding, plan.last_layer, plan.device
         )
         self._targets: dict[tuple, Targets] = {}
 
@@ -164,6 +164,7 @@ class Session:
                 iterations=stage.iterations,
                 learning_rate=options.learning_rate,
                 lbfgs_restart=options.lbfgs_restart,
+                average=options.average,
                 callback=callback,
                 render=render,
                 span=Span(stage.index, len(stages), stage.output, done, total),

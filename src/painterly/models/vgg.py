@@ -12,7 +12,7 @@ the convolutions expect, then ``conv1_1.weight``/``conv1_1.bias`` … ``conv5_4.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -30,6 +30,11 @@ LAYER_NAMES: tuple[str, ...] = tuple(
     for b, n in enumerate(_BLOCKS)
     for name in [f"conv{b + 1}_{i + 1}" for i in range(n)] + [f"pool{b + 1}"]
 )
+PADDINGS = ("zeros", "replicate", "reflect", "replicate1")
+"""How the 3×3 convolutions see beyond the border: ``zeros`` (Caffe, the paper), ``replicate``
+or ``reflect`` in every convolution, ``replicate1`` in conv1_1 only and zeros after it (as
+crowsonkb/style-transfer-pytorch does)."""
+
 # (in_channels, out_channels) of every convolution, in order.
 CONV_SHAPES: dict[str, tuple[int, int]] = {}
 _prev = 3
@@ -72,7 +77,12 @@ class VGG19(nn.Module):
             early, as long as it reaches ``last_layer``.
         last_layer: deepest layer the caller will ask for; later layers are not built.
         pooling: ``"avg"`` (the paper) or ``"max"`` (the original VGG).
-        padding: ``"zeros"`` (Caffe, the paper) or ``"reflect"`` (the AdaIN encoder).
+        padding: one of :data:`PADDINGS`; ``"reflect"`` is the AdaIN encoder's.
+
+    The zeros are added after the 1×1 ``preprocess``, in the space the convolutions were
+    trained in (Caffe's mean-subtracted BGR: zero is the mean colour), as Caffe did. The
+    other modes copy pixels, which commutes with a per-pixel affine map, so they pad the
+    RGB image the same way whatever the weights' preprocessing.
     """
 
     def __init__(
@@ -85,11 +95,10 @@ class VGG19(nn.Module):
         super().__init__()
         if pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
-        if padding not in ("zeros", "reflect"):
-            raise ValueError(f"padding must be 'zeros' or 'reflect', not {padding!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
         self.pooling = pooling
-        # Checked above; the annotation tells Conv2d which modes these are.
-        self.padding: Literal["zeros", "reflect"] = padding  # type: ignore[assignment]
+        self.padding = padding
         self.last_layer = canonical_layer(last_layer)
         self.names = LAYER_NAMES[: LAYER_NAMES.index(self.last_layer) + 1]
 
@@ -100,8 +109,9 @@ class VGG19(nn.Module):
             if name.startswith("conv"):
                 cin, cout = CONV_SHAPES[name]
                 self.convs[name] = nn.Conv2d(
-                    cin, cout, 3, padding=1, padding_mode=self.padding, device="meta"
-                )
+                    cin, cout, 3, padding=1, padding_mode=_conv_padding(padding, name),
+                    device="meta",
+                )  # fmt: skip
         own = self.state_dict()
         missing = [k for k in own if _state_key(k) not in state]
         if missing:
@@ -137,6 +147,16 @@ class VGG19(nn.Module):
         if missing:
             raise ValueError(f"layers {sorted(missing)} are deeper than {self.last_layer}")
         return out
+
+
+_PaddingMode = Literal["zeros", "replicate", "reflect"]
+
+
+def _conv_padding(padding: str, conv: str) -> _PaddingMode:
+    """Conv2d's ``padding_mode`` for convolution ``conv`` under the network's ``padding``."""
+    if padding == "replicate1":
+        return "replicate" if conv == CONV_NAMES[0] else "zeros"
+    return cast(_PaddingMode, padding)
 
 
 def _state_key(module_key: str) -> str:

@@ -73,8 +73,7 @@ def flat_regions(image: Image.Image | np.ndarray) -> np.ndarray:
     counts as flat: that is what lets the same measure be taken on a painting (flat where
     the painting is smooth) as on an output (flat where its content photograph is).
     """
-    y = luminance(_to_image(median3(image)))
-    y = torch.from_numpy(np.ascontiguousarray(y))[None, None]
+    y = torch.from_numpy(np.ascontiguousarray(luminance(_to_image(median3(image)))))[None, None]
     pad = FLAT_WINDOW // 2
     padded = F.pad(y, (pad, pad, pad, pad), mode="replicate")
     mean = F.avg_pool2d(padded, FLAT_WINDOW, stride=1)
