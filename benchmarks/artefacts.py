@@ -73,6 +73,9 @@ CONFIGS: dict[str, dict[str, object]] = {
         "learning_rate": 0.02,
         "average": 0.99,
     },  # fmt: skip
+    "auto replicate": {"preset": "gatys2016", "scales": "auto", "padding": "replicate"},
+    "auto content": {"preset": "gatys2016", "scales": "auto", "init": "content"},
+    "auto sliced": {"preset": "gatys2016", "scales": "auto", "style_loss": "sliced"},
     "default": {},
 }
 """The settings tried, by name; each is option values on top of its preset (none: the

@@ -1,9 +1,12 @@
 """Loss conventions (calibrated, paper, notebook, keras) and the presets built on them."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from painterly import Options, Progress, run
+from painterly.config.presets import PAINTERLY, PRESETS
 from painterly.engine.losses import (
     CALIBRATION,
     CONVENTIONS,
@@ -95,11 +98,27 @@ def test_unknown_preset_is_refused():
         Options.build(preset="gatys2017")
 
 
-def test_default_options_equal_the_gatys2016_preset():
-    paper = Options.build(preset="gatys2016")
-    assert Options() == paper
+def test_default_options_are_the_painterly_preset_and_differ_from_the_paper_only_there():
+    default, paper = Options(), Options.build(preset="gatys2016")
+    assert default == Options.build(preset="painterly")
+    assert default.stages == ((128, 200), (256, 200), (512, 100))
     assert paper.stages == ((512, 500),)
-    assert Options(scales="auto").stages == ((128, 200), (256, 200), (512, 100))
+    differing = {
+        f.name
+        for f in dataclasses.fields(Options)
+        if getattr(default, f.name) != getattr(paper, f.name)
+    }
+    assert differing == set(PAINTERLY)
+
+
+@pytest.mark.parametrize("preset", sorted(set(PRESETS) - {"painterly"}))
+def test_reference_presets_keep_their_published_schedule_and_padding(preset):
+    # The defaults are coarse to fine with replicate padding; a reference setting must not
+    # inherit them by leaving them out.
+    o = Options.build(preset=preset)
+    assert o.padding == "zeros" and o.style_loss == "gram" and o.jitter == 0
+    assert isinstance(o.scales, tuple)
+    assert o.stages == (o.scales or ((o.size, o.iterations),))
 
 
 def test_stages_run_in_turn_and_report_one_continuous_count(content_image, style_image):

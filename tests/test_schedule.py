@@ -15,6 +15,7 @@ THREE = (Stage(128, 10), Stage(256, 20), Stage(512, 5))
 # What each preset runs when the user gives nothing of the schedule, and the size and
 # evaluations it stands for (gatys-notebook's stage list ends at 800 px after 700).
 PRESET_SCHEDULES = {
+    "painterly": {"stages": ((128, 200), (256, 200), (512, 100)), "size": 512, "iterations": 500},
     "gatys2016": {"stages": ((512, 500),), "size": 512, "iterations": 500},
     "gatys-notebook": {"stages": ((512, 500), (800, 200)), "size": 800, "iterations": 700},
     "keras-example": {"stages": ((400, 1000),), "size": 400, "iterations": 1000},
@@ -24,11 +25,21 @@ PRESET_SCHEDULES = {
 CASES = {
     "size": (
         {"size": 64},
-        {"gatys2016": ((64, 500),), "gatys-notebook": ((64, 700),), "keras-example": ((64, 1000),)},
+        {
+            "painterly": ((64, 500),),
+            "gatys2016": ((64, 500),),
+            "gatys-notebook": ((64, 700),),
+            "keras-example": ((64, 1000),),
+        },
     ),
     "iterations": (
         {"iterations": 3},
-        {"gatys2016": ((512, 3),), "gatys-notebook": ((800, 3),), "keras-example": ((400, 3),)},
+        {
+            "painterly": ((128, 1), (256, 1), (512, 1)),
+            "gatys2016": ((512, 3),),
+            "gatys-notebook": ((800, 3),),
+            "keras-example": ((400, 3),),
+        },
     ),
     "size and iterations": ({"size": "64", "iterations": "3"}, ((64, 3),)),
     "stage list": ({"scales": "96:4,192:2"}, ((96, 4), (192, 2))),
@@ -36,6 +47,7 @@ CASES = {
     "auto": (
         {"scales": "auto"},
         {
+            "painterly": ((128, 200), (256, 200), (512, 100)),
             "gatys2016": ((128, 200), (256, 200), (512, 100)),
             "gatys-notebook": ((200, 280), (400, 280), (800, 140)),
             "keras-example": ((200, 800), (400, 200)),
@@ -44,6 +56,7 @@ CASES = {
     "none": (
         {"scales": "none"},
         {
+            "painterly": ((512, 500),),
             "gatys2016": ((512, 500),),
             "gatys-notebook": ((800, 700),),
             "keras-example": ((400, 1000),),
@@ -55,7 +68,12 @@ CASES = {
     ),
     "none with size": (
         {"scales": "none", "size": 64},
-        {"gatys2016": ((64, 500),), "gatys-notebook": ((64, 700),), "keras-example": ((64, 1000),)},
+        {
+            "painterly": ((64, 500),),
+            "gatys2016": ((64, 500),),
+            "gatys-notebook": ((64, 700),),
+            "keras-example": ((64, 1000),),
+        },
     ),
     "stage list with the size and total it implies": (
         {"scales": "96:4,192:2", "size": 192, "iterations": 6},

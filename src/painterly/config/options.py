@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from painterly.config.presets import PAPER_STYLE_LAYERS, PRESETS
+from painterly.config.presets import PAINTERLY, PAPER_STYLE_LAYERS, PRESETS
 from painterly.config.schedule import (
     MAX_ITERATIONS,
     MAX_SIZE,
@@ -216,12 +216,13 @@ class Options:
     )
     size_side: str = _opt("long", "which side --size sets", choices=SIZE_SIDES)
     scales: tuple[Stage, ...] | str = _opt(
-        (),
+        PAINTERLY["scales"],
         "coarse-to-fine stages SIZE:ITERATIONS,… run in turn, each starting from the last "
         "one's result upsampled (in place of --size and --iterations, and of a preset's "
-        "schedule); auto: up to three stages ending at --size, see auto_stages; none "
-        f"(default): one stage at --size; each SIZE {MIN_SIZE} to {MAX_SIZE}, the "
-        f"ITERATIONS at most {MAX_ITERATIONS:,} in all",
+        "schedule); auto (default): up to three stages ending at --size, each half the next, "
+        "the last with a fifth of --iterations (see auto_stages); none (the paper): one stage "
+        f"at --size; each SIZE {MIN_SIZE} to {MAX_SIZE}, the ITERATIONS at most "
+        f"{MAX_ITERATIONS:,} in all",
         metavar="auto|none|STAGES",
         group="schedule",
     )
@@ -291,9 +292,9 @@ class Options:
     )
     tv_weight: float = _opt(0.0, f"weight of the total-variation smoothness term ({_WEIGHTS})")
     padding: str = _opt(
-        "zeros",
+        PAINTERLY["padding"],
         "how VGG's convolutions see past the image border: zeros (Caffe, the paper), replicate "
-        "or reflect in every convolution, replicate1 in conv1_1 only; adain and wct keep "
+        "(default) or reflect in every convolution, replicate1 in conv1_1 only; adain and wct keep "
         "reflect, which their decoder was trained with",
         choices=PADDINGS,
     )
@@ -472,7 +473,9 @@ class Options:
                 f"--method {self.method} paints the whole image with the blended styles; "
                 "--mask regions need --method gatys"
             )
-        if self.scales:
+        # ``auto``, the default schedule, has nothing to say to a one-pass method; an
+        # explicit list of stages does, and is refused.
+        if isinstance(self.scales, tuple) and self.scales:
             raise PainterlyError(
                 f"--method {self.method} makes the image in one pass at --size; --scales "
                 "belongs to the optimisation (--method gatys)"
@@ -570,7 +573,8 @@ def merge(base: Mapping[str, Any], explicit: Mapping[str, Any]) -> dict[str, Any
       explicit members that would each set β are refused.
     - schedule (``size``, ``iterations``, ``scales``): an explicit stage list replaces the
       base's size and iterations, an explicit size or iterations replaces the base's stage
-      list (the base's other one is kept: for a stage list, its last size or its total);
+      list by one stage (the base's other one is kept: for a stage list, its last size or its
+      total);
       ``scales`` auto or none combines with size and iterations. An explicit stage list with
       a size or iterations it does not end at or add up to is refused.
     """
@@ -601,9 +605,10 @@ def _merge_schedule(base: dict[str, Any], explicit: dict[str, Any]) -> dict[str,
         return {"scales": stages}
     base_stages = read_scales(base.get("scales", ()))
     if isinstance(base_stages, tuple) and base_stages:
-        base = {"size": base_stages[-1].size, "iterations": total(base_stages)}
-        if not {"size", "iterations"} & set(explicit):
-            base["scales"] = base_stages
+        # A size or evaluations given over a stage list make one stage of that size
+        # (not the default schedule, which the base's own list had replaced).
+        kept = base_stages if not {"size", "iterations"} & set(explicit) else ()
+        base = {"size": base_stages[-1].size, "iterations": total(base_stages), "scales": kept}
     return {**base, **explicit}
 
 

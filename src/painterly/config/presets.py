@@ -10,10 +10,35 @@ from __future__ import annotations
 
 PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
+DEFAULT_PRESET = "painterly"
+PAINTERLY: dict[str, object] = {
+    # Chosen by benchmarks/artefacts.py (docs/quality.md): coarse to fine leaves a fifth of
+    # the speckle of one stage from noise at a few per cent more of the paper's loss, in a
+    # third of the time; replicate padding removes the bright frame zero padding paints
+    # along the borders. Every other value is the paper's.
+    "scales": "auto",
+    "padding": "replicate",
+}
+"""The defaults that differ from the paper's: the :class:`~painterly.config.options.Options`
+fields take these as their defaults, and ``--preset painterly`` names them."""
+
+# What the reference presets share with the paper and must say, since the defaults differ.
+_AS_PUBLISHED: dict[str, object] = {
+    "scales": (),
+    "padding": "zeros",
+    "jitter": 0,
+    "average": 0.0,
+    "style_loss": "gram",
+    "tv_weight": 0.0,
+}
+
 PRESETS: dict[str, dict[str, object]] = {
+    # painterly's defaults, by name (e.g. to return to them from a saved set of options).
+    "painterly": dict(PAINTERLY),
     # Gatys, Ecker & Bethge (CVPR 2016) as printed, with the calibrated normalisation so
     # that the paper's α/β values mean what they meant in the paper.
     "gatys2016": {
+        **_AS_PUBLISHED,
         "weights": "vgg19-normalized",
         "pooling": "avg",
         "content_layers": {"conv4_2": 1.0},
@@ -31,6 +56,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # max pooling, short side 512 px from the content image, 500 L-BFGS evaluations, then
     # 200 more at 800 px from the upsampled result.
     "gatys-notebook": {
+        **_AS_PUBLISHED,
         "weights": "vgg19-normalized",
         "pooling": "max",
         "content_layers": {"conv4_2": 1.0},
@@ -51,6 +77,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # 0.01 / 1 / 1, 400 px rows, from the content image, 50 rounds of L-BFGS with at most
     # 20 evaluations each, max pooling.
     "keras-example": {
+        **_AS_PUBLISHED,
         "weights": "vgg19-keras",
         "pooling": "max",
         "content_layers": {"conv3_2": 1.0},
