@@ -142,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default="paper,scales auto,default")
     parser.add_argument("--pairs", default=",".join(PAIRS))
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "artefacts")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's choice, one per core)"
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
