@@ -15,13 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.measure import LineParser, Point, failure_reason, run_measured
-from benchmarks.peers.envs import REQUIREMENTS, PeerSetupError, peer_weights_file, venv_python
+from benchmarks.peers.envs import (
+    CROWSONKB_COMMIT,
+    REQUIREMENTS,
+    PeerSetupError,
+    folded_weights_file,
+    peer_weights_file,
+    venv_python,
+)
 from benchmarks.quality import TOLERANCE, evaluations_to_target, time_to_target
 from painterly.errors import PainterlyError
 
 HERE = Path(__file__).resolve().parent
 # Builds the command: (python, content, style, weights, size, iterations, work dir) → argv.
 CommandBuilder = Callable[[Path, Path, Path, Path, int, int, Path], list[str]]
+# crowsonkb's iterations on each later scale and on the first, its ``stylize`` defaults at
+# CROWSONKB_COMMIT (crowsonkb_main.py reads them there; this side cannot import it).
+CROWSONKB_ITERATIONS = 500
+CROWSONKB_INITIAL_ITERATIONS = 1000
 
 
 def parse_loss_line(line: str) -> float | None:
@@ -60,6 +71,8 @@ class Peer:
     settings: str
     command: CommandBuilder
     parse: LineParser
+    # painterly's VGG-19 (a registered name) → the file in the layout and input this peer reads.
+    weights_file: Callable[[str], Path] = peer_weights_file
 
 
 def _reference(python, content, style, weights, size, iterations, _work) -> list[str]:
@@ -89,6 +102,40 @@ def _neural_style(python, content, style, weights, size, iterations, work) -> li
     ]  # fmt: skip
 
 
+def _crowsonkb_argv(
+    python: Path,
+    content: Path,
+    style: Path,
+    weights: Path,
+    size: int,
+    iterations: tuple[int, int],
+    output: Path,
+) -> list[str]:
+    later, first = iterations
+    return [
+        str(python), str(HERE / "crowsonkb_main.py"), str(content), str(style),
+        "--weights", str(weights), "--end-scale", str(size), "--iterations", str(later),
+        "--initial-iterations", str(first), "--output", str(output),
+    ]  # fmt: skip
+
+
+def _crowsonkb(python, content, style, weights, size, iterations, work) -> list[str]:
+    # The harness's one iteration count is crowsonkb's per-scale one; the first scale keeps
+    # its default share (twice as many), so a shortened run shortens every scale alike.
+    first = iterations * CROWSONKB_INITIAL_ITERATIONS // CROWSONKB_ITERATIONS
+    return _crowsonkb_argv(
+        python, content, style, weights, size, (iterations, first), work / "out.png"
+    )
+
+
+CROWSONKB_SETTINGS = (
+    f"style-transfer-pytorch at {CROWSONKB_COMMIT[:12]}, its command's defaults: content 0.015 "
+    "(MSE, relu4_2), Wasserstein-2 style relu1_1…5_1 (256:64:16:4:1), TV 2, max pooling, "
+    "replicate padding on conv1_1, from content, Adam (step 0.02) with an EMA (0.99) of the "
+    "iterates, scales 128 px to the size in steps of √2, 1000 iterations on the first and "
+    "500 on each later one"
+)
+
 PEERS: dict[str, Peer] = {
     peer.name: peer
     for peer in (
@@ -116,6 +163,14 @@ PEERS: dict[str, Peer] = {
             _reference,
             parse_loss_line,
         ),
+        Peer(
+            "crowsonkb",
+            CROWSONKB_ITERATIONS,
+            CROWSONKB_SETTINGS,
+            _crowsonkb,
+            parse_loss_line,
+            folded_weights_file,
+        ),
     )
 }
 
@@ -141,14 +196,12 @@ def run_peer(
         "weights": weights,
     }
     try:
-        python, weights_file = venv_python(name), peer_weights_file(weights)
+        python, weights_file = venv_python(name), peer.weights_file(weights)
     except (PeerSetupError, PainterlyError) as error:
         return {**record, "status": "not run", "reason": str(error)}
-    # The painterly tree must not leak into the peer's environment.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
         command = peer.command(python, content, style, weights_file, size, iterations, Path(work))
-        measured = run_measured(command, peer.parse, env=env, cwd=work)
+        measured = run_measured(command, peer.parse, env=_peer_env(), cwd=work)
     if not measured.ok or not measured.trace:
         reason = failure_reason(measured) if not measured.ok else "it printed no losses"
         return {**record, "status": "failed", "reason": reason}
@@ -173,3 +226,71 @@ def run_peer(
         "evaluations_to_quality": evaluations_to_target(measured.trace, target),
         "trace": measured.trace,
     }
+
+
+def run_crowsonkb(
+    content: Path,
+    style: Path,
+    size: int,
+    output: Path,
+    iteration_scale: float = 1.0,
+    weights: str = "vgg19-normalized",
+) -> dict[str, object]:
+    """Run crowsonkb at its defaults up to ``size`` px, its iterations on every scale times
+    ``iteration_scale`` (at least one each), and write its image to ``output``.
+
+    ``iteration_scale`` 1 is "crowsonkb at its defaults"; our wall time over its default
+    wall time is "crowsonkb at equal wall time". The record has ``status`` ("ok", "failed",
+    "not run"), ``seconds``, ``trace``, ``output`` and ``scales`` (each scale's width,
+    height and iterations, as it ran them).
+    """
+    iterations = (
+        max(1, round(CROWSONKB_ITERATIONS * iteration_scale)),
+        max(1, round(CROWSONKB_INITIAL_ITERATIONS * iteration_scale)),
+    )
+    record: dict[str, object] = {
+        "name": "crowsonkb",
+        "settings": CROWSONKB_SETTINGS,
+        "size": size,
+        "iteration_scale": iteration_scale,
+        "iterations": iterations[0],
+        "initial_iterations": iterations[1],
+        "weights": weights,
+        "output": str(output),
+    }
+    try:
+        python, weights_file = venv_python("crowsonkb"), folded_weights_file(weights)
+    except (PeerSetupError, PainterlyError) as error:
+        return {**record, "status": "not run", "reason": str(error)}
+    command = _crowsonkb_argv(python, content, style, weights_file, size, iterations, output)
+    with tempfile.TemporaryDirectory(prefix="bench-crowsonkb-") as work:
+        measured = run_measured(command, parse_loss_line, env=_peer_env(), cwd=work)
+    if not measured.ok or not measured.trace:
+        reason = failure_reason(measured) if not measured.ok else "it printed no losses"
+        return {**record, "status": "failed", "reason": reason}
+    return {
+        **record,
+        "status": "ok",
+        "seconds": measured.seconds,
+        "peak_rss_bytes": measured.peak_rss_bytes,
+        "evaluations": len(measured.trace),
+        "final_loss": measured.trace[-1][1],
+        "scales": parse_scale_lines(measured.lines),
+        "trace": measured.trace,
+    }
+
+
+def parse_scale_lines(lines: Sequence[str]) -> list[dict[str, int]]:
+    """crowsonkb_main.py's ``SCALE <w> <h> <iterations>`` lines, in order."""
+    scales = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "SCALE":
+            width, height, iterations = map(int, parts[1:])
+            scales.append({"width": width, "height": height, "iterations": iterations})
+    return scales
+
+
+def _peer_env() -> dict[str, str]:
+    """This environment without PYTHONPATH: the painterly tree must not leak into a peer's."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
