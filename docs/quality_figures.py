@@ -1,12 +1,16 @@
 """Make docs/quality.md's figures: painterly's default beside the paper's settings and
 crowsonkb/style-transfer-pytorch (at its defaults and at painterly's wall time).
 
-    PYTHONPATH=src python docs/quality_figures.py [--size 256] [--pairs N]
+    PYTHONPATH=src python docs/quality_figures.py [--size 256] [--pairs N] [--peer-defaults N]
+        [--paper] [--threads 1]
 
 For each pair of :data:`benchmarks.artefacts.PAIRS` it runs, one after the other on the same
-machine: painterly's default, the ``gatys2016`` preset with as many evaluations, crowsonkb at
-its defaults (``--end-scale`` the same size), and crowsonkb with its iteration counts scaled
-so that it takes painterly's time. Every run appends one JSON line to
+machine and the same number of threads: painterly's default on every pair, then a short
+probe of crowsonkb (a twentieth of its iterations) that gives its time per iteration;
+crowsonkb with its iteration counts scaled so that it takes painterly's time ("equal time");
+on the first
+``--peer-defaults`` pairs crowsonkb at its defaults (``--end-scale`` the same size); with
+``--paper``, the ``gatys2016`` preset with 500 evaluations. Every run appends one JSON line to
 ``out/quality/quality.jsonl`` as soon as it is measured, and a rerun skips what is there, so a
 stopped run loses at most one image. Then it writes ``docs/images/quality.jpg`` (≤ 300 KB)
 and ``docs/quality.json`` and prints the Markdown table of docs/quality.md.
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from benchmarks.artefacts import PAIRS, SHARED, measure_run, paper_loss, read_log  # noqa: E402
@@ -33,8 +39,10 @@ from painterly.report import artefacts  # noqa: E402
 from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet  # noqa: E402
 
 OUT = ROOT / "out" / "quality"
-COLUMNS = ("painterly", "gatys2016", "crowsonkb", "crowsonkb, equal time")
+COLUMNS = ("painterly", "crowsonkb, equal time", "crowsonkb", "gatys2016")
 PAPER_EVALUATIONS = 500
+PROBE = 0.05
+"""The share of crowsonkb's iterations its probe runs."""
 
 
 def _log(message: str) -> None:
@@ -57,41 +65,73 @@ def _append(log: Path, record: dict) -> None:
         handle.write(json.dumps(record, default=str) + "\n")
 
 
-def run_pair(pair: str, size: int, log: Path, where: dict) -> None:
-    """The four runs of one pair (those not in ``log`` yet), each appended as measured."""
+def run_ours(pair: str, size: int, log: Path, where: dict, paper: bool) -> None:
+    """painterly's default (and with ``paper`` the ``gatys2016`` preset) on one pair, and the
+    painting's own figures, unless ``log`` has them."""
     key, content_path, style_path = _pair(pair)
     content, style = load_image(content_path), load_image(style_path)
     folder = OUT / key
     folder.mkdir(parents=True, exist_ok=True)
-    done = _done(log)
     base = {"pair": key, "size": size, "machine": where}
-    if (key, "style image") not in done:
+    if (key, "style image") not in _done(log):
         own = artefacts.measure(resize_long_side(style, size))
         _append(log, {**base, "column": "style image", "status": "ok", **own})
-    for column, values in (("painterly", {}), ("gatys2016", {"preset": "gatys2016"})):
-        if (key, column) in done:
+    ours = [("painterly", {})] + ([("gatys2016", {"preset": "gatys2016"})] if paper else [])
+    for column, values in ours:
+        if (key, column) in _done(log):
             continue
         _log(f"{key}: {column}")
         evaluations = PAPER_EVALUATIONS if column == "gatys2016" else None
         record, image = measure_run(column, values, content, style, size, evaluations)
         if image is not None:
-            image.save(folder / f"{column}.png")
+            image.save(folder / _file(column))
         _append(log, {**base, **record, "column": column})
-    done = _done(log)
-    ours = done[(key, "painterly")]["seconds"]
-    for column in COLUMNS[2:]:
-        if (key, column) in done:
+
+
+def run_peer(pair: str, size: int, log: Path, where: dict, peer_default: bool) -> None:
+    """crowsonkb on one pair: a probe, then at painterly's time (and at its defaults)."""
+    key, content_path, style_path = _pair(pair)
+    content, style = load_image(content_path), load_image(style_path)
+    folder = OUT / key
+    base = {"pair": key, "size": size, "machine": where}
+    seconds = _done(log)[(key, "painterly")]["seconds"]
+    if (key, "crowsonkb probe") not in _done(log):
+        _log(f"{key}: crowsonkb probe (iterations × {PROBE})")
+        probe = run_crowsonkb(content_path, style_path, size, folder / "probe.png", PROBE)
+        _append(log, {**base, **_without_trace(probe), "column": "crowsonkb probe",
+                      "per_iteration_share": _iteration_seconds(probe)})  # fmt: skip
+    probe = _done(log).get((key, "crowsonkb probe"))
+    if probe is None or not probe.get("per_iteration_share"):
+        return
+    first, spent = probe["per_iteration_share"]
+    # Scaled so that its start-up plus its iterations take painterly's time.
+    equal = max(PROBE / 50, (seconds - first) * PROBE / spent)
+    peer = [("crowsonkb, equal time", equal)] + ([("crowsonkb", 1.0)] if peer_default else [])
+    for column, scale in peer:
+        if (key, column) in _done(log):
             continue
-        scale = 1.0 if column == "crowsonkb" else ours / done[(key, "crowsonkb")]["seconds"]
         _log(f"{key}: {column} (iterations × {scale:.3f})")
-        output = folder / f"{column.replace(', ', '-').replace(' ', '-')}.png"
+        output = folder / _file(column)
         record = run_crowsonkb(content_path, style_path, size, output, iteration_scale=scale)
         if record.get("status") == "ok":
             image = Image.open(output).convert("RGB")
             record.update(artefacts.measure(image, content))
             record["paper_loss"] = paper_loss(image, content, style)
-        record.pop("trace", None)
-        _append(log, {**base, **record, "column": column, "iteration_scale": scale})
+        _append(log, {**base, **_without_trace(record), "column": column})
+
+
+def _file(column: str) -> str:
+    return column.replace(", ", "-").replace(" ", "-") + ".png"
+
+
+def _without_trace(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "trace"}
+
+
+def _iteration_seconds(record: dict) -> tuple[float, float] | None:
+    """(seconds to the first iterate, seconds of the iterates after it) of a peer run."""
+    trace = record.get("trace") or []
+    return (trace[0][0], trace[-1][0] - trace[0][0]) if len(trace) > 1 else None
 
 
 def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> Image.Image:
@@ -107,7 +147,7 @@ def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> 
         ]
         for col, column in enumerate(COLUMNS):
             r = records.get((key, column))
-            path = OUT / key / f"{column.replace(', ', '-').replace(' ', '-')}.png"
+            path = OUT / key / _file(column)
             if r is None or not path.exists():
                 continue
             label = f"{key}/{column}"
@@ -141,14 +181,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
+    parser.add_argument("--peer-defaults", type=int, default=1)
+    parser.add_argument("--paper", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    # One thread for painterly and for the peer alike: the machine's other core runs other
+    # measurements, and equal time means equal means.
+    torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     log = OUT / "quality.jsonl"
     where = machine()
     _log(where["cpu_kind"])
     pairs = list(PAIRS[: args.pairs])
+    # painterly on every pair first, then the peer: a run stopped for time keeps the
+    # figures every pair needs before the comparison that needs the most time.
     for pair in pairs:
-        run_pair(pair, args.size, log, where)
+        run_ours(pair, args.size, log, where, args.paper)
+    for index, pair in enumerate(pairs):
+        run_peer(pair, args.size, log, where, index < args.peer_defaults)
     records = _done(log)
     small, quality = jpeg_copy(sheet(records, pairs, args.size))
     target = ROOT / "docs" / "images" / "quality.jpg"
