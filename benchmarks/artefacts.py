@@ -145,7 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (0: torch's choice, one per core)"
     )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="only print the table of what --out holds, the artefacts measured afresh from its "
+        "images (so a change of the measures needs no new runs)",
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(remeasured(read_log(args.out / "artefacts.jsonl"), args.out)))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
@@ -186,11 +195,32 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def remeasured(records: list[dict], out: Path) -> list[dict]:
+    """``records`` with speckle, grid and texture measured again from the saved images."""
+    pairs = {f"{Path(c).stem}--{Path(s).stem}": (c, s) for c, s in (p.split(":") for p in PAIRS)}
+    fresh = []
+    for r in records:
+        if r.get("status") != "ok" or r["pair"] not in pairs:
+            fresh.append(r)
+            continue
+        content_path, style_path = (SHARED / p for p in pairs[r["pair"]])
+        if r["config"] == "style image":
+            image = resize_long_side(load_image(style_path), r["size"])
+            fresh.append({**r, **artefacts.measure(image)})
+            continue
+        path = out / r["pair"] / f"{r['config'].replace(' ', '-')}.png"
+        if path.exists():
+            found = artefacts.measure(Image.open(path).convert("RGB"), load_image(content_path))
+            r = {**r, **found}
+        fresh.append(r)
+    return fresh
+
+
 def table(records: list[dict]) -> str:
     """Markdown: per pair and setting, speckle and grid as multiples of the painting's, the
     grid's worst period, the paper loss as a multiple of the ``paper`` setting's, seconds."""
     rows = [
-        "| pair | setting | speckle (× painting) | grid (× painting) | grid period | "
+        "| pair | setting | speckle (× painting) | grid (× painting) | texture (× painting) | "
         "paper loss (× paper) | s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -203,19 +233,21 @@ def table(records: list[dict]) -> str:
         paper = runs.get("paper")
         if own:
             rows.append(
-                f"| {pair} | *the painting* | {own['speckle']:.4f} | {own['grid']:.2f} | "
-                f"{own['grid_period']} | | |"
+                f"| {pair} | *the painting* | {own['speckle']:.4f} | {own['grid']:.2f}"
+                f"{' at ' + str(own['grid_period']) + ' px' if own.get('grid_period') else ''} | "
+                f"{own.get('texture', 0):.4f} | | |"
             )
         for name, r in runs.items():
             if name == "style image":
                 continue
-            speckle = _ratio(r["speckle"], own and own["speckle"])
-            grid = _ratio(r["grid"], own and own["grid"])
+            cells = [
+                f"{r[k]:{f}} ({_ratio(r[k], own and own.get(k))})" if k in r else "–"
+                for k, f in (("speckle", ".4f"), ("grid", ".2f"), ("texture", ".4f"))
+            ]
             loss = _ratio(r["paper_loss"]["total"], paper and paper["paper_loss"]["total"])
-            rows.append(
-                f"| {pair} | {name} | {r['speckle']:.4f} ({speckle}) | {r['grid']:.2f} ({grid}) "
-                f"| {r['grid_period']} | {loss} | {r['seconds']:.0f} |"
-            )
+            if r.get("grid_period"):
+                cells[1] += f" at {r['grid_period']} px"
+            rows.append(f"| {pair} | {name} | {' | '.join(cells)} | {loss} | {r['seconds']:.0f} |")
     return "\n".join(rows)
 
 

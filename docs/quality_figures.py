@@ -142,8 +142,8 @@ def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> 
         key, content_path, style_path = _pair(pair)
         own = records[(key, "style image")]
         pictures += [
-            Picture(str(content_path), content_path.stem),
-            Picture(str(style_path), style_path.stem),
+            Picture(str(content_path), content_path.stem, row=row, col=0),
+            Picture(str(style_path), style_path.stem, row=row, col=1),
         ]
         for col, column in enumerate(COLUMNS):
             r = records.get((key, column))
@@ -156,7 +156,7 @@ def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> 
                 f"{column}: {r['seconds']:.0f} s, speckle {_times(r['speckle'], own['speckle'])}"
                 f", grid {_times(r['grid'], own['grid'])}"
             )
-            cells.append(Cell(label, "", "", {}, caption, row=row, col=col, caption=caption))
+            cells.append(Cell(label, "", "", {}, caption, row=row, col=col + 2, caption=caption))
     note = (
         f"{size} px, {machine()['cpu_kind']}; speckle and grid as multiples of the painting's "
         "own (docs/quality.md)"
@@ -173,6 +173,41 @@ def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> 
     return image
 
 
+CROPS = ("paper", "init-content", "no-conv1_1", "scales-auto", "auto-replicate")
+"""The settings of benchmarks/artefacts.py shown in the close-up of the sky."""
+
+
+def crops(folder: Path, pair: str, size: int) -> Image.Image:
+    """The top-left quarter (the sky) of each setting's output in ``folder/<pair>/`` and of
+    the painting, three times enlarged without smoothing, so single pixels show."""
+    key, _, style_path = _pair(pair)
+    panels, cells = {}, []
+    sources = [(name, folder / key / f"{name}.png") for name in CROPS]
+    records = {r["config"].replace(" ", "-"): r for r in read_log(folder / "artefacts.jsonl")
+               if r.get("pair") == key and r.get("status") == "ok"}  # fmt: skip
+    own = records.get("style-image", {})
+    for col, (name, path) in enumerate([("the painting", None), *sources]):
+        if path is not None and not path.exists():
+            continue
+        image = resize_long_side(load_image(style_path), size) if path is None else Image.open(path)
+        w, h = image.size
+        panels[name] = (
+            image.convert("RGB")
+            .crop((0, 0, w // 2, h // 2))
+            .resize((w // 2 * 3, h // 2 * 3), Image.Resampling.NEAREST)
+        )
+        r = records.get(name, own if path is None else {})
+        caption = f"{name}: speckle {r['speckle']:.4f}" if r else name
+        cells.append(Cell(name, "", "", {}, caption, row=0, col=col, caption=caption))
+    note = f"{key}, {size} px, top-left quarter ×3; {machine()['cpu_kind']}"
+    layout = Sheet(
+        name="quality-crops", title="The sky, up close", note=note, stages="",
+        cells=tuple(cells), pictures=(),
+    )  # fmt: skip
+    image, _ = render_sheet(layout, note, panels, lambda p: load_image(p))
+    return image
+
+
 def _times(value: float, reference: float) -> str:
     return f"{value / reference:.1f}×" if reference else f"{value:.4f}"
 
@@ -184,7 +219,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-defaults", type=int, default=1)
     parser.add_argument("--paper", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--crops", type=Path, help="only draw the close-up from this benchmarks/artefacts.py --out"
+    )
     args = parser.parse_args(argv)
+    if args.crops:
+        small, quality = jpeg_copy(crops(args.crops, PAIRS[0], args.size))
+        target = ROOT / "docs" / "images" / "quality-crops.jpg"
+        write_atomically(
+            target,
+            lambda temp: small.save(temp, format="JPEG", quality=quality, subsampling=0),
+            overwrite=True,
+        )
+        print(target)
+        return 0
     # One thread for painterly and for the peer alike: the machine's other core runs other
     # measurements, and equal time means equal means.
     torch.set_num_threads(args.threads)

@@ -98,3 +98,28 @@ def test_grid_period_is_the_fundamental_not_a_harmonic():
 def test_grid_leaves_out_periods_that_do_not_fit():
     by_period = artefacts.grid_spectrum(_smooth(30, 40))
     assert set(by_period) == {2, 4, 8}
+
+
+def test_flat_texture_sees_a_faint_mesh_that_speckle_does_not():
+    flat = np.full((48, 48, 3), 0.5)
+    yy, xx = np.mgrid[0:48, 0:48]
+    # Cells 6 px across, 4 levels in 255 deep: too faint for speckle, plain to the eye.
+    mesh = flat + (np.sin(2 * np.pi * yy / 6) * np.sin(2 * np.pi * xx / 6))[..., None] * 4 / 255
+    assert artefacts.flat_texture(flat) == 0.0
+    assert artefacts.speckle(mesh)["speckle"] == 0.0
+    assert artefacts.flat_texture(mesh, flat) > 5e-3
+    # Twice as deep, twice the figure: it measures the mesh, not its mere presence.
+    deeper = flat + (mesh - flat) * 2
+    assert artefacts.flat_texture(deeper, flat) == pytest.approx(
+        2 * artefacts.flat_texture(mesh, flat), rel=1e-6
+    )
+
+
+def test_flat_texture_counts_only_where_the_content_is_flat():
+    content = np.full((40, 40, 3), 0.5)
+    content[:, 20:] = (np.indices((40, 20)).sum(0) % 2)[..., None]
+    output = np.full((40, 40, 3), 0.5)
+    output[:, 28:] = (np.indices((40, 12)).sum(0) % 2)[..., None]  # texture where busy only
+    assert artefacts.flat_texture(output, content) < 1e-3
+    # Over a content that is flat everywhere, the same texture counts.
+    assert artefacts.flat_texture(output, np.full((40, 40, 3), 0.5)) > 0.05

@@ -12,7 +12,11 @@ Two artefacts of image optimisation through VGG-19 that a painter would never ma
   energy at each period's fundamental frequencies divided by the energy of the surrounding
   frequencies; a natural image or a painting scores about 1.
 
-Neither number means much alone: each is reported beside the same figure for the style
+A third figure, **texture**, is the mean fine detail (finer than about 5 px) where the content
+is flat: it sees the mesh of small cells the optimisation paints over a sky, which is
+neither isolated enough for speckle nor periodic enough for grid (:func:`flat_texture`).
+
+None of the numbers means much alone: each is reported beside the same figure for the style
 image itself (:func:`measure` on the painting), so "as clean as the painting" has a number.
 """
 
@@ -41,6 +45,8 @@ POOLING_PERIODS = (2, 4, 8, 16)
 GRID_PEAK = 3.0
 """A period's ratio above which it counts as a grid. A pattern of period P has harmonics at
 P/2, P/4, …, so the grid's period is the largest one above this."""
+TEXTURE_SIGMA = 2.0
+"""Blur of :func:`flat_texture`, in pixels: detail finer than about 5 px is what it measures."""
 _PEAK = 1  # half-width of the square of bins taken as a peak (leakage of the Hann window)
 _RING = 4  # half-width of the square whose outer part is the peak's neighbourhood
 
@@ -108,6 +114,34 @@ def speckle(
     return {"speckle": float(outliers[flat].mean()), "flat_share": float(flat.mean())}
 
 
+def flat_texture(
+    image: Image.Image | np.ndarray, flat_from: Image.Image | np.ndarray | None = None
+) -> float:
+    """Mean fine detail of ``image`` where ``flat_from`` (see :func:`speckle`) is flat: the
+    largest channel's absolute difference from a Gaussian blur of σ = TEXTURE_SIGMA px.
+
+    This is the mesh of small cells, 5 to 10 px across, that image optimisation paints over
+    a flat sky: too faint per pixel to count as speckle, and not locked to the pooling
+    grid, so :func:`grid_spectrum` does not see it either. A painting's own smooth passages
+    score what its brush leaves there.
+    """
+    x = _array(image)
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[:, None]
+    radius = int(3 * TEXTURE_SIGMA)
+    offsets = torch.arange(-radius, radius + 1, dtype=t.dtype)
+    kernel = torch.exp(-(offsets**2) / (2 * TEXTURE_SIGMA**2))
+    kernel = kernel / kernel.sum()
+    blurred = F.pad(t, (radius, radius, radius, radius), mode="replicate")
+    blurred = F.conv2d(blurred, kernel.reshape(1, 1, 1, -1))
+    blurred = F.conv2d(blurred, kernel.reshape(1, 1, -1, 1))
+    detail = (t - blurred).abs()[:, 0].amax(dim=0).numpy()
+    reference = _to_image(x) if flat_from is None else _resized(flat_from, x.shape[1::-1])
+    flat = flat_regions(reference)
+    if flat.mean() < MIN_FLAT_SHARE:
+        flat = np.ones_like(flat)
+    return float(detail[flat].mean())
+
+
 def _resized(image: Image.Image | np.ndarray, size: tuple[int, int]) -> Image.Image:
     picture = _to_image(image)
     return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
@@ -161,11 +195,11 @@ def _peak_ratio(power: np.ndarray, centre: tuple[int, int]) -> float:
 def measure(
     image: Image.Image | np.ndarray, content: Image.Image | np.ndarray | None = None
 ) -> dict[str, object]:
-    """Speckle and grid of ``image``: ``{"speckle", "flat_share", "grid", "grid_period",
-    "grid_by_period"}``. ``grid`` is the largest ratio over the pooling periods and
-    ``grid_period`` the largest period whose ratio exceeds :data:`GRID_PEAK` (None when
-    none does). ``content`` gives the flat regions (see :func:`speckle`); leave it out for a
-    style image."""
+    """Speckle, grid and flat-area texture of ``image``: ``{"speckle", "flat_share", "grid",
+    "grid_period", "grid_by_period", "texture"}`` (``texture``: :func:`flat_texture`).
+    ``grid`` is the largest ratio over the pooling periods and ``grid_period`` the largest
+    period whose ratio exceeds :data:`GRID_PEAK` (None when none does). ``content`` gives
+    the flat regions (see :func:`speckle`); leave it out for a style image."""
     by_period = grid_spectrum(image)
     peaks = [p for p, ratio in by_period.items() if ratio > GRID_PEAK]
     return {
@@ -173,12 +207,14 @@ def measure(
         "grid": max(by_period.values(), default=1.0),
         "grid_period": max(peaks, default=None),
         "grid_by_period": by_period,
+        "texture": flat_texture(image, content),
     }
 
 
 def summary(
     image: Image.Image | np.ndarray, content: Image.Image | np.ndarray | None = None
 ) -> dict[str, object]:
-    """``speckle``, ``grid`` and ``grid_period`` of :func:`measure`: what a report keeps."""
+    """``speckle``, ``grid``, ``grid_period`` and ``texture`` of :func:`measure`: what a
+    report keeps."""
     found = measure(image, content)
-    return {k: found[k] for k in ("speckle", "grid", "grid_period")}
+    return {k: found[k] for k in ("speckle", "grid", "grid_period", "texture")}
