@@ -6,7 +6,7 @@ crowsonkb/style-transfer-pytorch (at its defaults and at painterly's wall time).
 
 For each pair of :data:`benchmarks.artefacts.PAIRS` it runs, one after the other on the same
 machine and the same number of threads: painterly's default on every pair, then a short
-probe of crowsonkb (a twentieth of its iterations) that gives its time per iteration;
+probe of crowsonkb (a fiftieth of its iterations) that gives its time per iteration;
 crowsonkb with its iteration counts scaled so that it takes painterly's time ("equal time");
 on the first
 ``--peer-defaults`` pairs crowsonkb at its defaults (``--end-scale`` the same size); with
@@ -41,7 +41,7 @@ from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_shee
 OUT = ROOT / "out" / "quality"
 COLUMNS = ("painterly", "crowsonkb, equal time", "crowsonkb", "gatys2016")
 PAPER_EVALUATIONS = 500
-PROBE = 0.05
+PROBE = 0.02
 """The share of crowsonkb's iterations its probe runs."""
 
 
@@ -173,7 +173,7 @@ def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> 
     return image
 
 
-CROPS = ("paper", "init-content", "no-conv1_1", "scales-auto", "auto-replicate")
+CROPS = ("paper", "init-content", "replicate", "scales-auto", "auto-replicate", "auto-replicate-tv")
 """The settings of benchmarks/artefacts.py shown in the close-up of the sky."""
 
 

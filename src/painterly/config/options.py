@@ -333,8 +333,9 @@ class Options:
         f"{MAX_LEARNING_RATE:g})",
     )
     init: str = _opt(
-        "noise",
-        "start image: noise (paper), content, style, adain (the AdaIN result), or an image file",
+        PAINTERLY["init"],
+        "start image: noise (the paper), content (default), style, adain (the AdaIN result), "
+        "or an image file",
         metavar="noise|content|style|adain|FILE",
     )
     seed: int = _opt(

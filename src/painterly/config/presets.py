@@ -12,11 +12,12 @@ PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 DEFAULT_PRESET = "painterly"
 PAINTERLY: dict[str, object] = {
-    # Chosen by benchmarks/artefacts.py (docs/quality.md): coarse to fine leaves a fifth of
-    # the speckle of one stage from noise at a few per cent more of the paper's loss, in a
-    # third of the time; replicate padding removes the bright frame zero padding paints
-    # along the borders. Every other value is the paper's.
+    # Chosen by benchmarks/artefacts.py (docs/quality.md): coarse to fine leaves a twentieth
+    # of the speckle of one stage from noise; from the content image, less of the fine mesh
+    # in flat areas and no period-2 grid on the first stage; replicate padding removes the
+    # line zero padding paints along the borders. Every other value is the paper's.
     "scales": "auto",
+    "init": "content",
     "padding": "replicate",
 }
 """The defaults that differ from the paper's: the :class:`~painterly.config.options.Options`
