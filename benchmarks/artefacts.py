@@ -82,6 +82,9 @@ CONFIGS: dict[str, dict[str, object]] = {
     "auto content replicate": {
         "preset": "gatys2016", "scales": "auto", "init": "content", "padding": "replicate",
     },  # fmt: skip
+    "auto content replicate1": {
+        "preset": "gatys2016", "scales": "auto", "init": "content", "padding": "replicate1",
+    },  # fmt: skip
     "auto content": {"preset": "gatys2016", "scales": "auto", "init": "content"},
     "auto sliced": {"preset": "gatys2016", "scales": "auto", "style_loss": "sliced"},
     "default": {},

@@ -294,7 +294,7 @@ class Options:
     padding: str = _opt(
         PAINTERLY["padding"],
         "how VGG's convolutions see past the image border: zeros (Caffe, the paper), replicate "
-        "(default) or reflect in every convolution, replicate1 in conv1_1 only; adain and wct keep "
+        "or reflect in every convolution, replicate1 (default) in conv1_1 only; adain and wct keep "
         "reflect, which their decoder was trained with",
         choices=PADDINGS,
     )

@@ -14,11 +14,12 @@ DEFAULT_PRESET = "painterly"
 PAINTERLY: dict[str, object] = {
     # Chosen by benchmarks/artefacts.py (docs/quality.md): coarse to fine leaves a twentieth
     # of the speckle of one stage from noise; from the content image, less of the fine mesh
-    # in flat areas and no period-2 grid on the first stage; replicate padding removes the
-    # line zero padding paints along the borders. Every other value is the paper's.
+    # in flat areas; replicate padding in conv1_1 (as crowsonkb/style-transfer-pytorch has it)
+    # removes the line zero padding paints along the borders, without the period-2 grid
+    # that replicate padding in every layer brought. Every other value is the paper's.
     "scales": "auto",
     "init": "content",
-    "padding": "replicate",
+    "padding": "replicate1",
 }
 """The defaults that differ from the paper's: the :class:`~painterly.config.options.Options`
 fields take these as their defaults, and ``--preset painterly`` names them."""
