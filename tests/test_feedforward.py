@@ -261,7 +261,7 @@ def test_initial_image_needs_the_adain_maker_for_init_adain():
     ("values", "words"),
     [
         ({"method": "adain", "masks": [("m.png", "s.png")]}, "--mask regions need --method gatys"),
-        ({"method": "wct", "scales": "auto"}, "--scales belongs to the optimisation"),
+        ({"method": "wct", "scales": "64:10"}, "--scales belongs to the optimisation"),
         ({"method": "adain", "weights": "vgg19-keras"}, "leave --weights at its default"),
         ({"init": "adain", "masks": [("m.png", "s.png")]}, "use another --init with --mask"),
         ({"method": "johnson"}, "method must be one of gatys, adain, wct"),

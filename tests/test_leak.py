@@ -163,7 +163,7 @@ def test_leak_command_writes_json_curve_and_sheet(capsys, tmp_path, image_files,
         (["--rounds", "x"], "--rounds must be a whole number"),
         (["--method", "johnson"], "method must be one of gatys, adain, wct"),
         (["--style-blend", "1,1"], "no --style-blend"),
-        (["--method", "adain", "--scales", "auto"], "--scales belongs to the optimisation"),
+        (["--method", "adain", "--scales", "64:10"], "--scales belongs to the optimisation"),
     ],
 )
 def test_leak_refuses_bad_input_in_one_sentence_writing_nothing(

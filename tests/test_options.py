@@ -14,7 +14,9 @@ def test_defaults_are_the_papers_layers_and_pooling():
     o = Options()
     assert o.content_layers == {"conv4_2": 1.0}
     assert o.style_layers == {f"conv{i}_1": 0.2 for i in range(1, 6)}
-    assert o.pooling == "avg" and o.init == "noise" and o.optimizer == "lbfgs"
+    assert o.pooling == "avg" and o.optimizer == "lbfgs"
+    # The painterly preset's start; the paper's is noise (docs/quality.md).
+    assert o.init == "content" and Options.build(preset="gatys2016").init == "noise"
 
 
 def test_unweighted_style_layers_share_weight_equally_and_explicit_weights_stay():

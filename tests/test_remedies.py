@@ -81,8 +81,12 @@ def test_the_optimisations_encoder_uses_the_padding_option(content_image, style_
     plan, inputs = _plan(content_image, style_image, size=32, iterations=1, padding="reflect")
     encoder = Session(plan, inputs).encoder
     assert {conv.padding_mode for conv in encoder.convs.values()} == {"reflect"}
-    plan, inputs = _plan(content_image, style_image, size=32, iterations=1)
+    plan, inputs = _plan(content_image, style_image, size=32, iterations=1, padding="zeros")
     assert {c.padding_mode for c in Session(plan, inputs).encoder.convs.values()} == {"zeros"}
+    # The default, replicate1: conv1_1 replicates, every later convolution pads with zeros.
+    plan, inputs = _plan(content_image, style_image, size=32, iterations=1)
+    modes = {n: c.padding_mode for n, c in Session(plan, inputs).encoder.convs.items()}
+    assert modes.pop("conv1_1") == "replicate" and set(modes.values()) == {"zeros"}
 
 
 # --- jitter ------------------------------------------------------------------------------
@@ -244,9 +248,11 @@ def test_remedy_options_are_refused_in_one_sentence(values, message):
     assert "\n" not in text and text.count(". ") == 0
 
 
-def test_the_remedies_are_off_by_default_and_read_from_text():
+def test_jitter_and_average_are_off_by_default_padding_is_replicate1_and_all_read_from_text():
     default = Options()
-    assert (default.padding, default.jitter, default.average) == ("zeros", 0, 0.0)
+    assert (default.padding, default.jitter, default.average) == ("replicate1", 0, 0.0)
+    paper = Options.build(preset="gatys2016")
+    assert (paper.padding, paper.jitter, paper.average) == ("zeros", 0, 0.0)
     given = Options.build(padding=" Replicate1 ", jitter="8", average="0.99", optimizer="adam")
     assert (given.padding, given.jitter, given.average) == ("replicate1", 8, 0.99)
 

@@ -96,11 +96,12 @@ def _position(tmp_path, iteration, stage, within):
         ({"scales": "64:20,128:20"}, 20, (20, 0, 20), Resume(20, ((128, 20),), 1, 0)),
         ({"scales": "64:20,128:20"}, 10, (10, 0, 10), Resume(10, ((64, 10), (128, 20)), 0, 10)),
         # Nothing to resume from, or a record that does not fit the job: start afresh.
-        ({"iterations": 40}, 0, (0, 0, 0), START),
-        ({"iterations": 40}, 10, (12, 0, 12), START),
-        ({"iterations": 40}, 10, (10, 1, 10), START),
-        ({"iterations": 40}, 40, (40, 0, 40), START),
-        ({"iterations": 40, "strength": 0.3}, 10, (10, 0, 10), START),
+        # (One stage: at 64 px the default schedule has no coarser stage.)
+        ({"size": 64, "iterations": 40}, 0, (0, 0, 0), START),
+        ({"size": 64, "iterations": 40}, 10, (12, 0, 12), START),
+        ({"size": 64, "iterations": 40}, 10, (10, 1, 10), START),
+        ({"size": 64, "iterations": 40}, 40, (40, 0, 40), START),
+        ({"size": 64, "iterations": 40, "strength": 0.3}, 10, (10, 0, 10), START),
     ],
 )
 def test_a_restart_resumes_any_schedule_where_its_checkpoint_was_taken(

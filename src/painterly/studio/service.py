@@ -169,7 +169,8 @@ def check_sizes(
     larger than ``max_size`` a side, or too small for the network (the plan's own check,
     :func:`~painterly.engine.plan.working_sizes`, in the CLI's words)."""
     min_side = network(options).min_side
-    for size, _ in options.stages:
+    # Largest stage first: it is the one whose limit binds, so the sentence names it.
+    for size, _ in sorted(options.stages, key=lambda stage: -stage.size):
         if size > max_size:
             raise PainterlyError(f"the studio makes images of at most {max_size} px, not {size}")
         output = long_side_size(content, size, options.size_side)
