@@ -77,13 +77,22 @@ CONFIGS: dict[str, dict[str, object]] = {
     },  # fmt: skip
     "auto replicate": {"preset": "gatys2016", "scales": "auto", "padding": "replicate"},
     "auto replicate tv": {
-        "preset": "gatys2016", "scales": "auto", "padding": "replicate", "tv_weight": 10.0,
+        "preset": "gatys2016",
+        "scales": "auto",
+        "padding": "replicate",
+        "tv_weight": 10.0,
     },  # fmt: skip
     "auto content replicate": {
-        "preset": "gatys2016", "scales": "auto", "init": "content", "padding": "replicate",
+        "preset": "gatys2016",
+        "scales": "auto",
+        "init": "content",
+        "padding": "replicate",
     },  # fmt: skip
     "auto content replicate1": {
-        "preset": "gatys2016", "scales": "auto", "init": "content", "padding": "replicate1",
+        "preset": "gatys2016",
+        "scales": "auto",
+        "init": "content",
+        "padding": "replicate1",
     },  # fmt: skip
     "auto content": {"preset": "gatys2016", "scales": "auto", "init": "content"},
     "auto sliced": {"preset": "gatys2016", "scales": "auto", "style_loss": "sliced"},

@@ -212,10 +212,25 @@ def _times(value: float, reference: float) -> str:
     return f"{value / reference:.1f}×" if reference else f"{value:.4f}"
 
 
+def _save_jpeg(image: Image.Image, name: str) -> Path:
+    """``image`` as docs/images/NAME, a JPEG of at most 300 KB, written atomically."""
+    small, quality = jpeg_copy(image)
+    target = ROOT / "docs" / "images" / name
+    write_atomically(
+        target,
+        lambda temp: small.save(temp, format="JPEG", quality=quality, subsampling=0),
+        overwrite=True,
+    )
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
+    parser.add_argument(
+        "--start", type=int, default=0, help="run from this pair on (for a second process)"
+    )
     parser.add_argument("--peer-defaults", type=int, default=1)
     parser.add_argument("--paper", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
@@ -224,14 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.crops:
-        small, quality = jpeg_copy(crops(args.crops, PAIRS[0], args.size))
-        target = ROOT / "docs" / "images" / "quality-crops.jpg"
-        write_atomically(
-            target,
-            lambda temp: small.save(temp, format="JPEG", quality=quality, subsampling=0),
-            overwrite=True,
-        )
-        print(target)
+        print(_save_jpeg(crops(args.crops, PAIRS[0], args.size), "quality-crops.jpg"))
         return 0
     # One thread for painterly and for the peer alike: the machine's other core runs other
     # measurements, and equal time means equal means.
@@ -247,15 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     for pair in pairs:
         run_ours(pair, args.size, log, where, args.paper)
     for index, pair in enumerate(pairs):
-        run_peer(pair, args.size, log, where, index < args.peer_defaults)
+        if index >= args.start:
+            run_peer(pair, args.size, log, where, index < args.peer_defaults)
     records = _done(log)
-    small, quality = jpeg_copy(sheet(records, pairs, args.size))
-    target = ROOT / "docs" / "images" / "quality.jpg"
-    write_atomically(
-        target,
-        lambda temp: small.save(temp, format="JPEG", quality=quality, subsampling=0),
-        overwrite=True,
-    )
+    target = _save_jpeg(sheet(records, pairs, args.size), "quality.jpg")
     summary = [{k: v for k, v in r.items() if k != "trace"} for r in records.values()]
     (ROOT / "docs" / "quality.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     print(target)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.measure import LineParser, Point, failure_reason, run_measured
+from benchmarks.measure import LineParser, Measured, Point, failure_reason, run_measured
 from benchmarks.peers.envs import (
     CROWSONKB_COMMIT,
     REQUIREMENTS,
@@ -212,11 +212,7 @@ def run_peer(
     estimated = iterations != peer.default_iterations
     return {
         **record,
-        "status": "ok",
-        "seconds": measured.seconds,
-        "peak_rss_bytes": measured.peak_rss_bytes,
-        "evaluations": len(measured.trace),
-        "final_loss": measured.trace[-1][1],
+        **_measured(measured),
         "best_loss": best,
         "default_run_s": estimated_run_seconds(measured.trace, iterations, peer.default_iterations)
         if estimated
@@ -270,13 +266,20 @@ def run_crowsonkb(
         return {**record, "status": "failed", "reason": reason}
     return {
         **record,
+        **_measured(measured),
+        "scales": parse_scale_lines(measured.lines),
+        "trace": measured.trace,
+    }
+
+
+def _measured(measured: Measured) -> dict[str, object]:
+    """What every peer's record says of a run that printed losses."""
+    return {
         "status": "ok",
         "seconds": measured.seconds,
         "peak_rss_bytes": measured.peak_rss_bytes,
         "evaluations": len(measured.trace),
         "final_loss": measured.trace[-1][1],
-        "scales": parse_scale_lines(measured.lines),
-        "trace": measured.trace,
     }
 
 
