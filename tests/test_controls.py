@@ -199,6 +199,20 @@ def test_strength_calibrates_alpha_beta_for_each_pair_and_strength(
     assert ratio(style_image, 0.0) == math.inf  # β = 0: the photograph
 
 
+def test_strength_starts_from_noise_where_the_default_would_start_from_the_photograph(
+    short_pilots, content_image, style_image
+):
+    # From the photograph a pilot keeps all of it at any α/β (retention 1 throughout), so
+    # the pilots and the run start from noise, and say so.
+    with pytest.warns(UserWarning, match="--strength starts from noise"):
+        result = run(content_image, style_image, Options.build(size=48, iterations=6, strength=0.5))
+    assert Options().init == "content" and result.options.init == "noise"
+    kept = run(
+        content_image, style_image, Options.build(size=48, iterations=6, strength=0.5, init="style")
+    )
+    assert kept.options.init == "style"
+
+
 def test_more_strength_keeps_less_of_the_contents_structure(
     short_pilots, content_image, style_image
 ):

@@ -137,7 +137,8 @@ def calibrate_strength(session: Session, options: Options, cancel: Cancel | None
     α stays ``options.content_weight``; strength 0 sets β = 0 and strength 1 sets α = 0
     without pilots. A pilot is the run itself, on the same session, at :func:`pilot_size`
     with at most ``PILOT_ITERATIONS`` evaluations: the same initial image, seed, layers,
-    controls, device and precision.
+    controls, device and precision — except that a content start (the default) becomes
+    noise, for the pilots and for the run.
 
     Raises:
         Interrupted: ``cancel`` was set or Ctrl-C pressed during a pilot (``best`` None: a
@@ -145,6 +146,16 @@ def calibrate_strength(session: Session, options: Options, cancel: Cancel | None
     """
     strength, alpha = options.strength, options.content_weight
     assert strength is not None, "calibrate_strength needs a strength"
+    if options.init == "content":
+        # Retention measures how much of the photograph the optimisation rebuilds; started
+        # from the photograph, a pilot keeps all of it at any α/β and the search has nothing
+        # to go by. So a --strength run starts from noise, as its calibration did.
+        options = dataclasses.replace(options, init="noise")
+        warnings.warn(
+            Note("--strength starts from noise, not the content image: its pilots measure "
+                 "how much of the photograph the optimisation rebuilds"),
+            stacklevel=2,
+        )  # fmt: skip
     if strength in (0.0, 1.0):
         weights = (alpha, 0.0) if strength == 0.0 else (0.0, 1.0)
         return dataclasses.replace(options, content_weight=weights[0], style_weight=weights[1])
