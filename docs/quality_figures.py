@@ -173,7 +173,14 @@ def sheet(records: dict[tuple[str, str], dict], pairs: list[str], size: int) -> 
     return image
 
 
-CROPS = ("paper", "init-content", "replicate", "scales-auto", "auto-replicate", "auto-replicate-tv")
+CROPS = (
+    "paper",
+    "init-content",
+    "replicate",
+    "scales-auto",
+    "auto-content",
+    "auto-content-replicate1",
+)
 """The settings of benchmarks/artefacts.py shown in the close-up of the sky."""
 
 
