@@ -106,12 +106,21 @@ def speckle(
     when there were too few flat pixels and the whole image was counted.
     """
     x = _array(image)
-    outliers = np.abs(x - median3(x)).max(axis=2) > SPECKLE_THRESHOLD
+    return _speckle(x, counted_regions(x, flat_from))
+
+
+def counted_regions(x: np.ndarray, flat_from: Image.Image | np.ndarray | None) -> np.ndarray:
+    """Where speckle and texture are counted in the H×W×3 array ``x``: the flat regions of
+    ``flat_from`` at ``x``'s size (of ``x`` itself when None), or everywhere when fewer than
+    MIN_FLAT_SHARE of the pixels are flat."""
     reference = _to_image(x) if flat_from is None else _resized(flat_from, x.shape[1::-1])
     flat = flat_regions(reference)
-    if flat.mean() < MIN_FLAT_SHARE:
-        flat = np.ones_like(flat)
-    return {"speckle": float(outliers[flat].mean()), "flat_share": float(flat.mean())}
+    return np.ones_like(flat) if flat.mean() < MIN_FLAT_SHARE else flat
+
+
+def _speckle(x: np.ndarray, counted: np.ndarray) -> dict[str, float]:
+    outliers = np.abs(x - median3(x)).max(axis=2) > SPECKLE_THRESHOLD
+    return {"speckle": float(outliers[counted].mean()), "flat_share": float(counted.mean())}
 
 
 def flat_texture(
@@ -126,6 +135,10 @@ def flat_texture(
     score what its brush leaves there.
     """
     x = _array(image)
+    return _texture(x, counted_regions(x, flat_from))
+
+
+def _texture(x: np.ndarray, counted: np.ndarray) -> float:
     t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[:, None]
     radius = int(3 * TEXTURE_SIGMA)
     offsets = torch.arange(-radius, radius + 1, dtype=t.dtype)
@@ -135,11 +148,7 @@ def flat_texture(
     blurred = F.conv2d(blurred, kernel.reshape(1, 1, 1, -1))
     blurred = F.conv2d(blurred, kernel.reshape(1, 1, -1, 1))
     detail = (t - blurred).abs()[:, 0].amax(dim=0).numpy()
-    reference = _to_image(x) if flat_from is None else _resized(flat_from, x.shape[1::-1])
-    flat = flat_regions(reference)
-    if flat.mean() < MIN_FLAT_SHARE:
-        flat = np.ones_like(flat)
-    return float(detail[flat].mean())
+    return float(detail[counted].mean())
 
 
 def _resized(image: Image.Image | np.ndarray, size: tuple[int, int]) -> Image.Image:
@@ -200,14 +209,16 @@ def measure(
     ``grid`` is the largest ratio over the pooling periods and ``grid_period`` the largest
     period whose ratio exceeds :data:`GRID_PEAK` (None when none does). ``content`` gives
     the flat regions (see :func:`speckle`); leave it out for a style image."""
-    by_period = grid_spectrum(image)
+    x = _array(image)
+    counted = counted_regions(x, content)  # once for speckle and texture alike
+    by_period = grid_spectrum(x)
     peaks = [p for p, ratio in by_period.items() if ratio > GRID_PEAK]
     return {
-        **speckle(image, content),
+        **_speckle(x, counted),
         "grid": max(by_period.values(), default=1.0),
         "grid_period": max(peaks, default=None),
         "grid_by_period": by_period,
-        "texture": flat_texture(image, content),
+        "texture": _texture(x, counted),
     }
 
 
