@@ -60,6 +60,12 @@ def style_image() -> Image.Image:
     return _small("starry_night.jpg", 96)
 
 
+@pytest.fixture(scope="session")
+def scream_image() -> Image.Image:
+    """A painting with smooth passages, where isolated dots in an output stand out."""
+    return _small("the_scream.jpg", 96)
+
+
 @pytest.fixture()
 def image_files(tmp_path, content_image, style_image):
     """The tiny content and style images written to files, for CLI tests."""

@@ -55,6 +55,8 @@ MAX_JITTER = 64
 position relative to its pooling grid."""
 MAX_AVERAGE = 0.9999
 """Largest ``average`` decay: 1 would never move from the start image."""
+MAX_PYRAMID = 8
+"""Most ``pyramid`` levels: the eighth is 1/128 of the size, coarser than any stage needs."""
 MAX_SEED = 2**64 - 1
 """Largest seed, the largest ``torch.Generator.manual_seed`` takes."""
 MAX_DEVICE_INDEX = 127
@@ -291,6 +293,12 @@ class Options:
         choices=STYLE_LOSSES,
     )
     tv_weight: float = _opt(0.0, f"weight of the total-variation smoothness term ({_WEIGHTS})")
+    finish_tv: float = _opt(
+        PAINTERLY["finish_tv"],
+        "weight of a total-variation term added in the last stage only (the only one when "
+        "there is one): it smooths away the single-pixel detail the full-size stage adds, "
+        f"and leaves the coarse stages alone (0: off, the paper; {_WEIGHTS})",
+    )
     padding: str = _opt(
         PAINTERLY["padding"],
         "how VGG's convolutions see past the image border: zeros (Caffe, the paper), replicate "
@@ -311,6 +319,14 @@ class Options:
         f"0.99, bias-corrected as Adam's moments (0: off, the last best iterate; below 1, at "
         f"most {MAX_AVERAGE:g})",
         metavar="DECAY",
+    )
+    pyramid: int = _opt(
+        PAINTERLY["pyramid"],
+        "optimise the image as this many levels: the pixels plus copies at 1/2, 1/4, … the "
+        "size, upsampled and summed, so broad changes move as readily as single pixels and "
+        f"far fewer isolated dots are left (1: the pixels alone, the paper; at most "
+        f"{MAX_PYRAMID})",
+        metavar="LEVELS",
     )
     pooling: str = _opt("avg", "pooling in the VGG network (paper: avg)", choices=POOLINGS)
     weights: str = _opt(
@@ -439,16 +455,17 @@ class Options:
                     "--strength balances content against style, so it needs both content and "
                     "style layers"
                 )
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "finish_tv"):
             what = name.replace("_", " ")
             set_(self, name, read_number(getattr(self, name), what, maximum=MAX_WEIGHT))
 
     def _check_remedies(self) -> None:
-        """``padding``, ``jitter`` (not with masks) and ``average`` (Adam only)."""
+        """``padding``, ``jitter`` (not with masks), ``average`` (Adam only), ``pyramid``."""
         set_ = object.__setattr__
         set_(self, "padding", read_choice(self.padding, "padding", PADDINGS))
         set_(self, "jitter", read_integer(self.jitter, "jitter", 0, MAX_JITTER))
         set_(self, "average", read_number(self.average, "average", maximum=MAX_AVERAGE))
+        set_(self, "pyramid", read_integer(self.pyramid, "pyramid", 1, MAX_PYRAMID))
         if self.jitter and self.masks:
             raise PainterlyError(
                 "--jitter moves the image under the network but not the --mask guides, so "

@@ -20,6 +20,8 @@ PAINTERLY: dict[str, object] = {
     "scales": "auto",
     "init": "content",
     "padding": "replicate1",
+    "pyramid": 4,
+    "finish_tv": 40.0,
 }
 """The defaults that differ from the paper's: the :class:`~painterly.config.options.Options`
 fields take these as their defaults, and ``--preset painterly`` names them."""
@@ -32,6 +34,8 @@ _AS_PUBLISHED: dict[str, object] = {
     "average": 0.0,
     "style_loss": "gram",
     "tv_weight": 0.0,
+    "pyramid": 1,
+    "finish_tv": 0.0,
 }
 
 PRESETS: dict[str, dict[str, object]] = {

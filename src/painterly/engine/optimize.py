@@ -7,22 +7,60 @@ or on Ctrl-C, returning the best image so far (or the average of the iterates) e
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from torch.nn import functional as F
 
 # L-BFGS memory: 20 pairs cost 2 × 20 image-sized vectors (≈ 380 MB at 1024 × 768 in
 # float32), which keeps large images affordable; longer histories gave no visible gain.
 LBFGS_HISTORY = 20
 
 
-def history_pairs(optimizer: str) -> int:
+def history_pairs(optimizer: str, pyramid: int = 1) -> int:
     """Pairs of image-sized vectors ``optimizer`` keeps between steps, for the memory
-    estimate: L-BFGS its history; Adam its two moment estimates, the size of one pair."""
-    return LBFGS_HISTORY if optimizer == "lbfgs" else 1
+    estimate: L-BFGS its history; Adam its two moment estimates, the size of one pair;
+    more by the share of the pixels a ``pyramid``'s coarser levels add (a third at most)."""
+    pairs = LBFGS_HISTORY if optimizer == "lbfgs" else 1
+    return math.ceil(pairs * sum(4.0**-k for k in range(pyramid)))
+
+
+class Pyramid:
+    """The image as a sum of levels: the pixels, plus ``levels`` − 1 coarser images of half,
+    a quarter, … the size, each upsampled bilinearly to full size before the sum.
+
+    The optimiser then moves the levels rather than the pixels. A change that spans 2^k
+    pixels is one coefficient of level k, whose gradient sums theirs, so L-BFGS (whose
+    first steps, and scale, are the gradient's) moves broad areas about as readily as
+    single pixels, where on the pixels alone a single pixel's detail, which the losses
+    barely see, is as free to grow as any other. The parametrisation is that of STROTSS
+    (Kolkin et al., CVPR 2019) and of Mordvintsev et al.'s "Differentiable Image
+    Parameterizations" (Distill, 2018). The start image goes into the finest level and the
+    others start at zero, so the sum starts as the start image. With one level the pixels
+    are the only parameter and :meth:`image` returns that tensor itself.
+    """
+
+    def __init__(self, start: torch.Tensor, levels: int = 1) -> None:
+        if levels < 1:
+            raise ValueError(f"a pyramid has at least one level, not {levels!r}")
+        *lead, h, w = start.shape
+        self.size = (h, w)
+        self.levels = [start.detach().clone().requires_grad_(True)]
+        for k in range(1, levels):
+            shape = (*lead, max(1, -(-h // 2**k)), max(1, -(-w // 2**k)))
+            zeros = torch.zeros(shape, dtype=start.dtype, device=start.device)
+            self.levels.append(zeros.requires_grad_(True))
+
+    def image(self) -> torch.Tensor:
+        """The sum of the levels at full size (differentiable in each level)."""
+        x = self.levels[0]
+        for level in self.levels[1:]:
+            x = x + F.interpolate(level, size=self.size, mode="bilinear", align_corners=False)
+        return x
 
 
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
@@ -147,6 +185,7 @@ def optimize(
     learning_rate: float,
     lbfgs_restart: int = 0,
     average: float = 0.0,
+    pyramid: int = 1,
     callback: Callable[[Progress], None] | None = None,
     render: Callable[[torch.Tensor], object] | None = None,
     span: Span | None = None,
@@ -161,6 +200,7 @@ def optimize(
     (lowest-loss) iterate is returned, or with ``average`` > 0 (Adam only) the
     :class:`IterateAverage` of the start and every step's iterate with that decay, which the
     reports render too; its losses then come from one more pass, without gradient.
+    ``pyramid`` > 1 optimises the image as that many levels of a :class:`Pyramid`.
     ``cancel`` or Ctrl-C end the loop early with ``stopped`` set. Reports place each
     evaluation in ``span`` (one stage of a schedule) and count time from ``started``
     (``time.perf_counter()``; default: now).
@@ -170,9 +210,10 @@ def optimize(
     if average and optimizer != "adam":
         raise ValueError("only Adam's iterates are averaged")
     span = span or Span(size=(image.shape[-1], image.shape[-2]), total=iterations)
-    x = image.detach().clone().requires_grad_(True)
+    levels = Pyramid(image, pyramid)
+    params = levels.levels
     averaged = IterateAverage(average) if average else None
-    best = Outcome(x.detach().clone(), {}, 0, 0.0)
+    best = Outcome(image.detach().clone(), {}, 0, 0.0)
     best_loss = float("inf")
     count = 0
     start = time.perf_counter()
@@ -185,7 +226,9 @@ def optimize(
         if count >= iterations:
             # The line search may ask for more evaluations than the budget has left.
             raise _BudgetSpent
-        x.grad = None
+        for param in params:
+            param.grad = None
+        x = levels.image()
         terms = objective(x)
         terms["total"].backward()
         count += 1
@@ -216,15 +259,15 @@ def optimize(
     stopped = False
     try:
         if optimizer == "lbfgs":
-            _lbfgs(x, evaluate, iterations, lbfgs_restart, lambda: count)
+            _lbfgs(params, evaluate, iterations, lbfgs_restart, lambda: count)
         else:
-            opt = torch.optim.Adam([x], lr=learning_rate)
+            opt = torch.optim.Adam(params, lr=learning_rate)
             while count < iterations:
                 opt.step(evaluate)
     except (_Stop, KeyboardInterrupt):
         stopped = True
     if averaged is not None and count:
-        best.image = averaged.value if stopped else _settle(averaged, x, objective, best)
+        best.image = averaged.value if stopped else _settle(averaged, levels, objective, best)
     return Outcome(
         image=best.image,
         losses=best.losses,
@@ -235,19 +278,19 @@ def optimize(
 
 
 def _settle(
-    averaged: IterateAverage, x: torch.Tensor, objective: Objective, outcome: Outcome
+    averaged: IterateAverage, levels: Pyramid, objective: Objective, outcome: Outcome
 ) -> torch.Tensor:
     """The average with Adam's last step taken in; its losses go into ``outcome``. (A
     stopped run skips this: it should end at once, with the last evaluation's losses.)"""
-    averaged.update(x.detach())
-    image = averaged.value
     with torch.no_grad():
+        averaged.update(levels.image())
+        image = averaged.value
         outcome.losses = {name: t.item() for name, t in objective(image).items()}
     return image
 
 
 def _lbfgs(
-    x: torch.Tensor,
+    params: list[torch.Tensor],
     evaluate: Callable[[], torch.Tensor],
     iterations: int,
     restart: int,
@@ -264,7 +307,7 @@ def _lbfgs(
         if restart:
             budget = min(budget, restart)
         opt = torch.optim.LBFGS(
-            [x],
+            params,
             lr=1.0,
             max_iter=budget,
             max_eval=budget,

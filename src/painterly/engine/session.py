@@ -9,6 +9,7 @@ the run of its printed command by construction.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
@@ -63,6 +64,19 @@ def initial_image(
         return content.clone()
     source = style_image if options.init == "style" else load_image(options.init, "init image")
     return to_tensor(source.resize((w, h), Image.Resampling.LANCZOS)).to(content.device)
+
+
+def finishing(options: Options) -> Options:
+    """The options of a schedule's last stage: ``finish_tv`` added to the TV weight.
+
+    A TV term in every stage smooths the coarse stages too, and their smoothing is then
+    upsampled into every later one, at a cost in the style's detail; in the last stage only
+    it removes the isolated pixels and faint mesh that the full-size stage adds, and the
+    loss it costs is about nothing (docs/quality.md).
+    """
+    if not options.finish_tv:
+        return options
+    return dataclasses.replace(options, tv_weight=options.tv_weight + options.finish_tv)
 
 
 class Session:
@@ -152,7 +166,8 @@ class Session:
         started = time.perf_counter()
         done, seconds, image, losses = 0, 0.0, None, {}
         for stage in stages:
-            objective = self.objective(stage, options)
+            last = stage is stages[-1]
+            objective = self.objective(stage, finishing(options) if last else options)
 
             def render(x: torch.Tensor, objective: Objective = objective) -> Image.Image:
                 return self.inputs.finish(to_image(objective.compose(x)))
@@ -165,6 +180,7 @@ class Session:
                 learning_rate=options.learning_rate,
                 lbfgs_restart=options.lbfgs_restart,
                 average=options.average,
+                pyramid=options.pyramid,
                 callback=callback,
                 render=render,
                 span=Span(stage.index, len(stages), stage.output, done, total),

@@ -47,7 +47,7 @@ def network(options: Options, last_layer: str | None = None) -> Network:
     deepest layer ``options`` read), whose stride every side must survive, and the
     optimiser's history."""
     last = last_layer or deepest_layer(options)
-    return Network(last, layer_stride(last), history_pairs(options.optimizer))
+    return Network(last, layer_stride(last), history_pairs(options.optimizer, options.pyramid))
 
 
 def session(
