@@ -123,3 +123,27 @@ def test_flat_texture_counts_only_where_the_content_is_flat():
     assert artefacts.flat_texture(output, content) < 1e-3
     # Over a content that is flat everywhere, the same texture counts.
     assert artefacts.flat_texture(output, np.full((40, 40, 3), 0.5)) > 0.05
+
+
+@pytest.mark.parametrize("pattern", ["rows", "columns", "checkerboard"])
+def test_alternation_is_the_size_of_a_pixel_alternation_in_grey_levels(pattern):
+    base = _smooth()
+    h, w = base.shape[:2]
+    i, j = np.mgrid[0:h, 0:w]
+    sign = {"rows": (-1.0) ** i, "columns": (-1.0) ** j, "checkerboard": (-1.0) ** (i + j)}
+    patterned = np.clip(base + (3 / 255) * sign[pattern][..., None], 0, 1)
+    assert artefacts.alternation(base) < 0.3
+    assert artefacts.alternation(patterned) == pytest.approx(3.0, abs=0.4)
+    assert artefacts.measure(patterned)["alternation"] == artefacts.alternation(patterned)
+
+
+def test_alternation_does_not_grow_when_the_image_around_a_grid_is_smoothed():
+    # The 2-px grid's ratio rises when the neighbouring frequencies empty; its size does not.
+    h, w = 96, 128
+    i, j = np.mgrid[0:h, 0:w]
+    grain = np.random.default_rng(4).normal(0, 6 / 255, (h, w, 1))
+    grid = (2 / 255) * ((-1.0) ** (i + j))[..., None]
+    busy = np.clip(_smooth() + grain + grid, 0, 1)
+    calm = np.clip(_smooth() + grid, 0, 1)
+    assert artefacts.grid_spectrum(calm)[2] > artefacts.grid_spectrum(busy)[2]
+    assert artefacts.alternation(calm) == pytest.approx(artefacts.alternation(busy), abs=0.3)

@@ -185,6 +185,23 @@ def grid_spectrum(image: Image.Image | np.ndarray) -> dict[int, float]:
     return ratios
 
 
+def alternation(image: Image.Image | np.ndarray) -> float:
+    """The amplitude, in grey levels of 255, of the strongest pattern that alternates at
+    every pixel (along the rows, the columns or both): the 2-px grid as an absolute size.
+
+    :func:`grid_spectrum` gives the 2-px grid as a ratio over the neighbouring frequencies,
+    which grows when those are emptied (a smoothed image) even if the pattern itself does
+    not; this says how large the pattern is. The luminance times +1/−1 in a checkerboard,
+    row or column order, averaged: ``a`` for a pattern of ±a grey levels. Below about one
+    grey level it cannot be seen.
+    """
+    y = luminance(_to_image(image)) * 255.0
+    h, w = y.shape
+    rows = np.where(np.arange(h) % 2, -1.0, 1.0)[:, None]
+    cols = np.where(np.arange(w) % 2, -1.0, 1.0)[None, :]
+    return float(max(abs((y * rows).mean()), abs((y * cols).mean()), abs((y * rows * cols).mean())))
+
+
 def _peak_ratio(power: np.ndarray, centre: tuple[int, int]) -> float:
     """Mean power of the (2·_PEAK+1)² bins at ``centre`` over the median power of the ring out
     to _RING (indices wrapped). The median, not the mean, because near the low frequencies a
@@ -205,7 +222,8 @@ def measure(
     image: Image.Image | np.ndarray, content: Image.Image | np.ndarray | None = None
 ) -> dict[str, object]:
     """Speckle, grid and flat-area texture of ``image``: ``{"speckle", "flat_share", "grid",
-    "grid_period", "grid_by_period", "texture"}`` (``texture``: :func:`flat_texture`).
+    "grid_period", "grid_by_period", "alternation", "texture"}`` (``texture``:
+    :func:`flat_texture`; ``alternation``: :func:`alternation`, the 2-px grid's size).
     ``grid`` is the largest ratio over the pooling periods and ``grid_period`` the largest
     period whose ratio exceeds :data:`GRID_PEAK` (None when none does). ``content`` gives
     the flat regions (see :func:`speckle`); leave it out for a style image."""
@@ -218,6 +236,7 @@ def measure(
         "grid": max(by_period.values(), default=1.0),
         "grid_period": max(peaks, default=None),
         "grid_by_period": by_period,
+        "alternation": alternation(x),
         "texture": _texture(x, counted),
     }
 
