@@ -94,6 +94,21 @@ CONFIGS: dict[str, dict[str, object]] = {
         "init": "content",
         "padding": "replicate1",
     },  # fmt: skip
+    # The two steps of issue 15's second round, over the first round's default.
+    "auto content replicate1 pyramid": {
+        "preset": "gatys2016",
+        "scales": "auto",
+        "init": "content",
+        "padding": "replicate1",
+        "pyramid": 4,
+    },  # fmt: skip
+    "auto content replicate1 finish tv": {
+        "preset": "gatys2016",
+        "scales": "auto",
+        "init": "content",
+        "padding": "replicate1",
+        "finish_tv": 40.0,
+    },  # fmt: skip
     "auto content": {"preset": "gatys2016", "scales": "auto", "init": "content"},
     "auto sliced": {"preset": "gatys2016", "scales": "auto", "style_loss": "sliced"},
     "default": {},

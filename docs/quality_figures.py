@@ -2,7 +2,7 @@
 crowsonkb/style-transfer-pytorch (at its defaults and at painterly's wall time).
 
     PYTHONPATH=src python docs/quality_figures.py [--size 256] [--pairs N] [--peer-defaults N]
-        [--paper] [--threads 1]
+        [--paper] [--threads 1] [--shard K/N]
 
 For each pair of :data:`benchmarks.artefacts.PAIRS` it runs, one after the other on the same
 machine and the same number of threads: painterly's default on every pair, then a short
@@ -215,6 +215,120 @@ def crops(folder: Path, pair: str, size: int) -> Image.Image:
     return image
 
 
+def close_ups(before: Path, pairs: list[str], size: int) -> Image.Image:
+    """Per pair (a row): the top-left quarter ×3 of the painting, of the first round's
+    default (``before/<pair>/painterly.png``), of today's default and of crowsonkb at equal
+    time (both from out/quality), each captioned with its speckle and texture."""
+    panels, cells = {}, []
+    records = _done(OUT / "quality.jsonl")
+    earlier = _done(before / "quality.jsonl")
+    for row, pair in enumerate(pairs):
+        key, content_path, style_path = _pair(pair)
+        content = load_image(content_path)
+        sources = [
+            ("the painting", None, records.get((key, "style image"))),
+            ("round 1's default", before / key / "painterly.png", earlier.get((key, "painterly"))),
+            ("the default", OUT / key / "painterly.png", records.get((key, "painterly"))),
+            ("crowsonkb, equal time", OUT / key / _file("crowsonkb, equal time"),
+             records.get((key, "crowsonkb, equal time"))),
+        ]  # fmt: skip
+        for col, (name, path, r) in enumerate(sources):
+            if path is not None and not path.exists():
+                continue
+            if path is None:
+                image = resize_long_side(load_image(style_path), size)
+            else:
+                image = Image.open(path)
+            if r is None or "texture" not in r:  # measure what the log lacks
+                r = artefacts.measure(image, None if path is None else content)
+            w, h = image.size
+            label = f"{key}/{name}"
+            panels[label] = (
+                image.convert("RGB")
+                .crop((0, 0, w // 2, h // 2))
+                .resize((w // 2 * 3, h // 2 * 3), Image.Resampling.NEAREST)
+            )
+            caption = f"{name}: speckle {r['speckle']:.4f}, texture {r['texture']:.3f}"
+            cells.append(Cell(label, "", "", {}, caption, row=row, col=col, caption=caption))
+    note = f"{size} px, top-left quarter ×3; {machine()['cpu_kind']}"
+    layout = Sheet(
+        name="quality-round2", title="The skies, up close: before and after", note=note,
+        stages="", cells=tuple(cells), pictures=(),
+    )  # fmt: skip
+    image, _ = render_sheet(layout, note, panels, lambda p: load_image(p))
+    return image
+
+
+def _alternation(record: dict, image: Path | None) -> float:
+    """The record's 2-px alternation, measured from ``image`` (or, for the painting's record,
+    its style image) when the record predates the measure."""
+    if "alternation" in record:
+        return record["alternation"]
+    if image is None:
+        pair = next(p for p in PAIRS if _pair(p)[0] == record["pair"])
+        return artefacts.alternation(resize_long_side(load_image(_pair(pair)[2]), record["size"]))
+    return artefacts.alternation(Image.open(image))
+
+
+def _loss(record: dict) -> float | None:
+    loss = record.get("paper_loss")
+    return loss.get("total") if isinstance(loss, dict) else loss
+
+
+def _loss_at(record: dict, seconds: float) -> float | None:
+    """The lowest loss ``record``'s trace had reached after ``seconds`` (None: no trace)."""
+    seen = [loss for elapsed, loss in record.get("trace") or () if elapsed <= seconds]
+    return min(seen) if seen else None
+
+
+def table(records: dict[tuple[str, str], dict], pairs: list[str]) -> str:
+    """docs/quality.md's table: per pair the painting's figures, then each run's seconds,
+    artefacts as multiples of the painting's, and paper loss; for the default, that loss as
+    a multiple of the paper's setting's after the same evaluations and after the same time
+    (the ``gatys2016`` run's own trace, which is the paper loss)."""
+    lines = [
+        "| pair | run | s | speckle (× painting) | grid (× painting) | 2-px grid, grey levels "
+        "| texture (× painting) | paper loss | × paper, equal evaluations | × paper, equal time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for pair in pairs:
+        key = _pair(pair)[0]
+        own = records.get((key, "style image"))
+        if own is None:
+            continue
+        lines.append(
+            f"| {key} | *the painting* | | {own['speckle']:.4f} | {own['grid']:.2f} "
+            f"| {_alternation(own, None):.2f} | {own['texture']:.4f} | | | |"
+        )
+        paper = records.get((key, "gatys2016"))
+        for column in COLUMNS:
+            r = records.get((key, column))
+            if r is None or r.get("status") != "ok" or "speckle" not in r:
+                continue
+            period = f" at {r['grid_period']} px" if r.get("grid_period") else ""
+            loss = _loss(r)
+            cells = [
+                f"{r['seconds']:.0f}",
+                f"{r['speckle']:.4f} ({_multiple(r['speckle'], own['speckle'])})",
+                f"{r['grid']:.2f} ({_multiple(r['grid'], own['grid'])}){period}",
+                f"{_alternation(r, OUT / key / _file(column)):.2f}",
+                f"{r['texture']:.4f} ({_multiple(r['texture'], own['texture'])})",
+                f"{loss:.2f}" if loss is not None else "",
+            ]
+            equal_evaluations = equal_time = ""
+            if column == "painterly" and paper is not None and loss is not None:
+                equal_evaluations = f"{loss / _loss(paper):.2f}×"
+                then = _loss_at(paper, r["seconds"])
+                equal_time = f"{loss / then:.2f}×" if then else ""
+            cells += [equal_evaluations, equal_time]
+            lines.append(f"| {key} | {column} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _multiple(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}×" if reference else "–"
+
+
 def _times(value: float, reference: float) -> str:
     return f"{value / reference:.1f}×" if reference else f"{value:.4f}"
 
@@ -238,15 +352,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start", type=int, default=0, help="run from this pair on (for a second process)"
     )
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: run only the pairs whose index is K modulo N, so that N processes (one "
+        "thread each) share the pairs; the last to finish draws the complete figure",
+    )
     parser.add_argument("--peer-defaults", type=int, default=1)
     parser.add_argument("--paper", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--crops", type=Path, help="only draw the close-up from this benchmarks/artefacts.py --out"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="only draw the before-and-after close-up of the first two pairs, the first "
+        "round's default from this earlier out/quality",
+    )
     args = parser.parse_args(argv)
     if args.crops:
         print(_save_jpeg(crops(args.crops, PAIRS[0], args.size), "quality-crops.jpg"))
+        return 0
+    if args.before:
+        figure = close_ups(args.before, list(PAIRS[:2]), args.size)
+        print(_save_jpeg(figure, "quality-round2.jpg"))
         return 0
     # One thread for painterly and for the peer alike: the machine's other core runs other
     # measurements, and equal time means equal means.
@@ -257,18 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     where = machine()
     _log(where["cpu_kind"])
     pairs = list(PAIRS[: args.pairs])
-    # painterly on every pair first, then the peer: a run stopped for time keeps the
-    # figures every pair needs before the comparison that needs the most time.
-    for pair in pairs:
-        run_ours(pair, args.size, log, where, args.paper)
-    for index, pair in enumerate(pairs):
-        if index >= args.start:
-            run_peer(pair, args.size, log, where, index < args.peer_defaults)
+    shard, shards = (int(n) for n in args.shard.split("/"))
+    mine = [(i, p) for i, p in enumerate(pairs) if i >= args.start and i % shards == shard]
+    # painterly on every pair first, then the peer, then the paper's setting: a run stopped
+    # for time keeps the figures every pair needs before the comparisons that need more.
+    for _, pair in mine:
+        run_ours(pair, args.size, log, where, False)
+    for index, pair in mine:
+        run_peer(pair, args.size, log, where, index < args.peer_defaults)
+    if args.paper:
+        for _, pair in mine:
+            run_ours(pair, args.size, log, where, True)
     records = _done(log)
     target = _save_jpeg(sheet(records, pairs, args.size), "quality.jpg")
     summary = [{k: v for k, v in r.items() if k != "trace"} for r in records.values()]
     (ROOT / "docs" / "quality.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     print(target)
+    print(table(records, list(PAIRS)))
     return 0
 
 
