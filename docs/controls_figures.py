@@ -24,11 +24,11 @@ from PIL import Image
 from torch.nn import functional as F
 
 from painterly import Options, run
-from painterly.images import load_image, save_image, to_tensor
+from painterly.controls.strength import retention
+from painterly.engine.runtime import select_device
+from painterly.io.images import load_image, save_image, to_tensor
 from painterly.models import load_encoder
-from painterly.runtime import select_device
-from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
-from painterly.strength import retention
+from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES, IMAGES = ROOT / "examples", ROOT / "docs" / "images"

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from painterly import Options, run
-from painterly.images import load_image, write_atomically
-from painterly.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
+from painterly.io.files import write_atomically
+from painterly.io.images import load_image
+from painterly.report.sheets import Cell, Picture, Sheet, jpeg_copy, render_sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES, IMAGES = ROOT / "examples", ROOT / "docs" / "images"

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from painterly.images import write_atomically
-from painterly.leak import plot_curves
+from painterly.io.files import write_atomically
+from painterly.report.leak import plot_curves
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES, IMAGES = ROOT / "examples", ROOT / "docs" / "images"
