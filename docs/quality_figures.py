@@ -22,6 +22,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,15 +261,10 @@ def close_ups(before: Path, pairs: list[str], size: int) -> Image.Image:
     return image
 
 
-def _alternation(record: dict, image: Path | None) -> float:
-    """The record's 2-px alternation, measured from ``image`` (or, for the painting's record,
-    its style image) when the record predates the measure."""
-    if "alternation" in record:
-        return record["alternation"]
-    if image is None:
-        pair = next(p for p in PAIRS if _pair(p)[0] == record["pair"])
-        return artefacts.alternation(resize_long_side(load_image(_pair(pair)[2]), record["size"]))
-    return artefacts.alternation(Image.open(image))
+def _alternation(record: dict, image: Callable[[], Image.Image]) -> float:
+    """The record's 2-px alternation, or, when the record predates the measure, that of
+    ``image()`` (the run's output, or the painting at the run's size)."""
+    return record["alternation"] if "alternation" in record else artefacts.alternation(image())
 
 
 def _loss(record: dict) -> float | None:
@@ -292,13 +289,14 @@ def table(records: dict[tuple[str, str], dict], pairs: list[str]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for pair in pairs:
-        key = _pair(pair)[0]
+        key, _, style_path = _pair(pair)
         own = records.get((key, "style image"))
         if own is None:
             continue
+        painting = partial(resize_long_side, load_image(style_path), own["size"])
         lines.append(
             f"| {key} | *the painting* | | {own['speckle']:.4f} | {own['grid']:.2f} "
-            f"| {_alternation(own, None):.2f} | {own['texture']:.4f} | | | |"
+            f"| {_alternation(own, painting):.2f} | {own['texture']:.4f} | | | |"
         )
         paper = records.get((key, "gatys2016"))
         for column in COLUMNS:
@@ -311,7 +309,7 @@ def table(records: dict[tuple[str, str], dict], pairs: list[str]) -> str:
                 f"{r['seconds']:.0f}",
                 f"{r['speckle']:.4f} ({_multiple(r['speckle'], own['speckle'])})",
                 f"{r['grid']:.2f} ({_multiple(r['grid'], own['grid'])}){period}",
-                f"{_alternation(r, OUT / key / _file(column)):.2f}",
+                f"{_alternation(r, partial(Image.open, OUT / key / _file(column))):.2f}",
                 f"{r['texture']:.4f} ({_multiple(r['texture'], own['texture'])})",
                 f"{loss:.2f}" if loss is not None else "",
             ]

@@ -73,7 +73,9 @@ def _session(content, style, **values):
     return Session(plan, inputs), plan
 
 
-def test_the_session_optimises_a_pyramid_of_the_levels_asked(content_image, style_image):
+def test_the_session_optimises_a_pyramid_of_the_levels_asked(
+    content_image, style_image, monkeypatch
+):
     session, plan = _session(content_image, style_image, size=40, iterations=3, pyramid=3)
     seen = []
     original = Pyramid.__init__
@@ -82,11 +84,8 @@ def test_the_session_optimises_a_pyramid_of_the_levels_asked(content_image, styl
         seen.append(levels)
         original(self, start, levels)
 
-    Pyramid.__init__ = recording
-    try:
-        outcome = session.run()
-    finally:
-        Pyramid.__init__ = original
+    monkeypatch.setattr(Pyramid, "__init__", recording)
+    outcome = session.run()
     assert seen == [3]
     assert outcome.iterations == 3
     assert tuple(outcome.image.shape[-2:]) == plan.stages[0].output[::-1]
