@@ -112,6 +112,12 @@ CONFIGS: dict[str, dict[str, object]] = {
     "auto content": {"preset": "gatys2016", "scales": "auto", "init": "content"},
     "auto sliced": {"preset": "gatys2016", "scales": "auto", "style_loss": "sliced"},
     "default": {},
+    # Issue 15's third round, over the default: what the Scream's sky and the cat keep.
+    "default init adain": {"init": "adain"},
+    "default init noise": {"init": "noise"},
+    "default style 3x": {"style_weight": 3e3},
+    "default finish tv 120": {"finish_tv": 120.0},
+    "default init adain finish tv 120": {"init": "adain", "finish_tv": 120.0},
 }
 """The settings tried, by name; each is option values on top of its preset (none: the
 defaults). A setting that names an option this version lacks is reported as not run."""

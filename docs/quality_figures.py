@@ -217,24 +217,30 @@ def crops(folder: Path, pair: str, size: int) -> Image.Image:
     return image
 
 
-def close_ups(before: Path, pairs: list[str], size: int) -> Image.Image:
-    """Per pair (a row): the top-left quarter ×3 of the painting, of the first round's
-    default (``before/<pair>/painterly.png``), of today's default and of crowsonkb at equal
-    time (both from out/quality), each captioned with its speckle and texture."""
+Other = Callable[[str], tuple[Path, dict | None]]
+"""A pair's key → the path of another run's output and its record (None: measure it)."""
+
+
+def close_ups(
+    pairs: list[str], size: int, other: tuple[str, Other], name: str, title: str
+) -> Image.Image:
+    """Per pair (a row): the top-left quarter ×3 of the painting, of ``other`` (its label,
+    and where its output and record are), of today's default and of crowsonkb at equal time
+    (both from out/quality), each captioned with its speckle and texture."""
     panels, cells = {}, []
     records = _done(OUT / "quality.jsonl")
-    earlier = _done(before / "quality.jsonl")
+    label, where = other
     for row, pair in enumerate(pairs):
         key, content_path, style_path = _pair(pair)
         content = load_image(content_path)
         sources = [
             ("the painting", None, records.get((key, "style image"))),
-            ("round 1's default", before / key / "painterly.png", earlier.get((key, "painterly"))),
+            (label, *where(key)),
             ("the default", OUT / key / "painterly.png", records.get((key, "painterly"))),
             ("crowsonkb, equal time", OUT / key / _file("crowsonkb, equal time"),
              records.get((key, "crowsonkb, equal time"))),
         ]  # fmt: skip
-        for col, (name, path, r) in enumerate(sources):
+        for col, (column, path, r) in enumerate(sources):
             if path is not None and not path.exists():
                 continue
             if path is None:
@@ -244,21 +250,43 @@ def close_ups(before: Path, pairs: list[str], size: int) -> Image.Image:
             if r is None or "texture" not in r:  # measure what the log lacks
                 r = artefacts.measure(image, None if path is None else content)
             w, h = image.size
-            label = f"{key}/{name}"
-            panels[label] = (
+            panel = f"{key}/{column}"
+            panels[panel] = (
                 image.convert("RGB")
                 .crop((0, 0, w // 2, h // 2))
                 .resize((w // 2 * 3, h // 2 * 3), Image.Resampling.NEAREST)
             )
-            caption = f"{name}: speckle {r['speckle']:.4f}, texture {r['texture']:.3f}"
-            cells.append(Cell(label, "", "", {}, caption, row=row, col=col, caption=caption))
+            caption = f"{column}: speckle {r['speckle']:.4f}, texture {r['texture']:.3f}"
+            cells.append(Cell(panel, "", "", {}, caption, row=row, col=col, caption=caption))
     note = f"{size} px, top-left quarter ×3; {machine()['cpu_kind']}"
     layout = Sheet(
-        name="quality-round2", title="The skies, up close: before and after", note=note,
-        stages="", cells=tuple(cells), pictures=(),
+        name=name, title=title, note=note, stages="", cells=tuple(cells), pictures=(),
     )  # fmt: skip
     image, _ = render_sheet(layout, note, panels, lambda p: load_image(p))
     return image
+
+
+def round_one(before: Path) -> Other:
+    """The first round's default, from an earlier out/quality."""
+    earlier = _done(before / "quality.jsonl")
+    return lambda key: (before / key / "painterly.png", earlier.get((key, "painterly")))
+
+
+def init_adain(folders: list[Path]) -> Other:
+    """The default with ``--init adain``, from benchmarks/artefacts.py runs in ``folders``
+    (the first that has the pair)."""
+
+    def where(key: str) -> tuple[Path, dict | None]:
+        run = "default init adain"
+        for folder in folders:
+            path = folder / key / "default-init-adain.png"
+            if path.exists():
+                runs = read_log(folder / "artefacts.jsonl")
+                mine = [r for r in runs if (r.get("pair"), r.get("config")) == (key, run)]
+                return path, mine[-1] if mine else None
+        return folders[0] / key / "default-init-adain.png", None
+
+    return where
 
 
 def _alternation(record: dict, image: Callable[[], Image.Image]) -> float:
@@ -368,13 +396,28 @@ def main(argv: list[str] | None = None) -> int:
         help="only draw the before-and-after close-up of the first two pairs, the first "
         "round's default from this earlier out/quality",
     )
+    parser.add_argument(
+        "--adain",
+        type=Path,
+        nargs="+",
+        help="only draw the close-up of The Scream and the cat with the default from the "
+        "AdaIN result (--init adain), from these benchmarks/artefacts.py --out folders",
+    )
     args = parser.parse_args(argv)
     if args.crops:
         print(_save_jpeg(crops(args.crops, PAIRS[0], args.size), "quality-crops.jpg"))
         return 0
     if args.before:
-        figure = close_ups(args.before, list(PAIRS[:2]), args.size)
+        other = ("round 1's default", round_one(args.before))
+        title = "The skies, up close: before and after"
+        figure = close_ups(list(PAIRS[:2]), args.size, other, "quality-round2", title)
         print(_save_jpeg(figure, "quality-round2.jpg"))
+        return 0
+    if args.adain:
+        other = ("from the AdaIN result", init_adain(args.adain))
+        title = "Starting from the AdaIN result: The Scream's sky and the cat"
+        figure = close_ups([PAIRS[1], PAIRS[5]], args.size, other, "quality-round3", title)
+        print(_save_jpeg(figure, "quality-round3.jpg"))
         return 0
     # One thread for painterly and for the peer alike: the machine's other core runs other
     # measurements, and equal time means equal means.
