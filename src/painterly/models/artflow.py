@@ -122,7 +122,7 @@ class AdditiveCoupling(nn.Module):
     subtracts the same shift. NN ends in a zero-initialised convolution, so a new coupling
     is the identity."""
 
-    def __init__(self, channels: int, width: int) -> None:
+    def __init__(self, channels: int, width: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
         half = channels // 2
         self.net = nn.Sequential(
@@ -133,7 +133,7 @@ class AdditiveCoupling(nn.Module):
             nn.Conv2d(width, channels - half, 3, padding=1),
         )
         for conv in (self.net[0], self.net[2]):
-            nn.init.normal_(conv.weight, std=0.05)
+            nn.init.normal_(conv.weight, std=0.05, generator=generator)
             nn.init.zeros_(conv.bias)
         nn.init.zeros_(self.net[4].weight)
         nn.init.zeros_(self.net[4].bias)
@@ -154,7 +154,7 @@ class FlowStep(nn.Module):
         super().__init__()
         self.actnorm = ActNorm(channels)
         self.invconv = InvertibleConv1x1(channels, generator)
-        self.coupling = AdditiveCoupling(channels, width)
+        self.coupling = AdditiveCoupling(channels, width, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.coupling(self.invconv(self.actnorm(x)))
@@ -172,7 +172,8 @@ class ProjectionFlow(nn.Module):
     Args:
         width: hidden channels of the coupling networks (the paper: 512).
         blocks, steps: squeezes, and flow steps after each.
-        seed: of the 1 × 1 convolutions' random rotations (the rest starts deterministic).
+        seed: of the random starting weights (the 1 × 1 convolutions' rotations and the
+            couplings' first two convolutions), so a seed always gives the same flow.
     """
 
     def __init__(
