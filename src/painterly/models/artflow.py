@@ -105,12 +105,16 @@ class InvertibleConv1x1(nn.Module):
         return self.permutation @ lower @ upper
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight().to(x.dtype)[..., None, None])
+        # Never under autocast: W in bf16 here and W⁻¹ in bf16 in reverse would undo each
+        # other only to about 1e-2, and the flow's point is its exact inverse.
+        with torch.autocast(x.device.type, enabled=False):
+            return F.conv2d(x, self.weight().to(x.dtype)[..., None, None])
 
     def reverse(self, y: torch.Tensor) -> torch.Tensor:
-        # Inverted in float64: the flow's exactness is bounded by this inverse's rounding.
-        inverse = torch.linalg.inv(self.weight().double()).to(y.dtype)
-        return F.conv2d(y, inverse[..., None, None])
+        with torch.autocast(y.device.type, enabled=False):
+            # Inverted in float64: the flow's exactness is bounded by this inverse's rounding.
+            inverse = torch.linalg.inv(self.weight().double()).to(y.dtype)
+            return F.conv2d(y, inverse[..., None, None])
 
     def log_det(self, positions: int) -> torch.Tensor:
         return positions * self.log_s.sum()
