@@ -105,12 +105,16 @@ class InvertibleConv1x1(nn.Module):
         return self.permutation @ lower @ upper
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight().to(x.dtype)[..., None, None])
+        # Never under autocast: W in bf16 here and W⁻¹ in bf16 in reverse would undo each
+        # other only to about 1e-2, and the flow's point is its exact inverse.
+        with torch.autocast(x.device.type, enabled=False):
+            return F.conv2d(x, self.weight().to(x.dtype)[..., None, None])
 
     def reverse(self, y: torch.Tensor) -> torch.Tensor:
-        # Inverted in float64: the flow's exactness is bounded by this inverse's rounding.
-        inverse = torch.linalg.inv(self.weight().double()).to(y.dtype)
-        return F.conv2d(y, inverse[..., None, None])
+        with torch.autocast(y.device.type, enabled=False):
+            # Inverted in float64: the flow's exactness is bounded by this inverse's rounding.
+            inverse = torch.linalg.inv(self.weight().double()).to(y.dtype)
+            return F.conv2d(y, inverse[..., None, None])
 
     def log_det(self, positions: int) -> torch.Tensor:
         return positions * self.log_s.sum()
@@ -122,7 +126,7 @@ class AdditiveCoupling(nn.Module):
     subtracts the same shift. NN ends in a zero-initialised convolution, so a new coupling
     is the identity."""
 
-    def __init__(self, channels: int, width: int) -> None:
+    def __init__(self, channels: int, width: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
         half = channels // 2
         self.net = nn.Sequential(
@@ -133,7 +137,7 @@ class AdditiveCoupling(nn.Module):
             nn.Conv2d(width, channels - half, 3, padding=1),
         )
         for conv in (self.net[0], self.net[2]):
-            nn.init.normal_(conv.weight, std=0.05)
+            nn.init.normal_(conv.weight, std=0.05, generator=generator)
             nn.init.zeros_(conv.bias)
         nn.init.zeros_(self.net[4].weight)
         nn.init.zeros_(self.net[4].bias)
@@ -154,7 +158,7 @@ class FlowStep(nn.Module):
         super().__init__()
         self.actnorm = ActNorm(channels)
         self.invconv = InvertibleConv1x1(channels, generator)
-        self.coupling = AdditiveCoupling(channels, width)
+        self.coupling = AdditiveCoupling(channels, width, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.coupling(self.invconv(self.actnorm(x)))
@@ -172,7 +176,8 @@ class ProjectionFlow(nn.Module):
     Args:
         width: hidden channels of the coupling networks (the paper: 512).
         blocks, steps: squeezes, and flow steps after each.
-        seed: of the 1 × 1 convolutions' random rotations (the rest starts deterministic).
+        seed: of the random starting weights (the 1 × 1 convolutions' rotations and the
+            couplings' first two convolutions), so a seed always gives the same flow.
     """
 
     def __init__(
