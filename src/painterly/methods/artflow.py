@@ -1,0 +1,63 @@
+"""ArtFlow's transfer (An et al., CVPR 2021, §3.3): stylise in the latent of the projection
+flow and come back through the same flow, reversed.
+
+z_c = f(c) and z_s = f(s) are the 48-channel latents of :class:`ProjectionFlow`; the
+transfer T — AdaIN (per-channel mean and standard deviation, ArtFlow-AdaIN) or the whitening
+and colouring transform (the 48 × 48 covariance, ArtFlow-WCT) — gives z_c the style's
+statistics, and the image is f⁻¹(T(z_c, z_s)). There is no decoder to learn an
+approximate inverse: f⁻¹ is exact, so what the transfer keeps of the content, the image
+keeps (the paper's answer to content leak, §3.1).
+
+The transform is applied per image (the reference code's WCT pools the statistics of a whole
+batch; here a batch of one image and its styles never mix with another's). Several styles
+are blended in the latent, Σ_k w_k T(z_c, z_s_k), and ``--strength`` α interpolates there,
+(1 − α) z_c + α T, as the AdaIN paper does in feature space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from painterly.methods.adain import adaptive_instance_norm
+from painterly.methods.feedforward import Transform, blend_strength, pad_to_stride
+from painterly.methods.wct import whiten_colour
+from painterly.models.artflow import ProjectionFlow
+
+TRANSFORMS: dict[str, Transform] = {"adain": adaptive_instance_norm, "wct": whiten_colour}
+"""The latent transfers, by the name ``--transform`` takes."""
+
+
+def crop_to_stride(image: torch.Tensor, stride: int) -> torch.Tensor:
+    """``image`` cut at its right and bottom edges down to multiples of ``stride``: a style
+    image only lends its statistics, and a few missing rows change them less than rows
+    reflected in would."""
+    h, w = image.shape[-2:]
+    return image[..., : h - h % stride, : w - w % stride]
+
+
+def transfer(
+    flow: ProjectionFlow,
+    content: torch.Tensor,
+    styles: Sequence[tuple[torch.Tensor, float]],
+    transform: Transform,
+    alpha: float,
+) -> torch.Tensor:
+    """Stylise ``content`` (1×3×H×W in [0, 1], H, W ≥ the flow's stride) with the weighted
+    ``styles`` (1×3×h×w each), through the latent of ``flow``.
+
+    The content is reflect-padded to multiples of the flow's stride and the result cropped
+    back, so the output has the content's size; the styles are cropped to multiples of it.
+    Returns 1×3×H×W clamped to [0, 1].
+    """
+    h, w = content.shape[-2:]
+    with torch.inference_mode():
+        latent = flow(pad_to_stride(content, flow.stride))
+        mixed = None
+        for style, weight in styles:
+            part = transform(latent, flow(crop_to_stride(style, flow.stride)))
+            mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
+        assert mixed is not None, "at least one style"
+        image = flow.reverse(blend_strength(latent, mixed.to(latent.dtype), alpha))
+        return image[..., :h, :w].float().clamp_(0.0, 1.0)
