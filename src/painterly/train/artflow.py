@@ -27,9 +27,9 @@ from torch.nn import functional as F
 from painterly.engine.runtime import autocast, configure, resolve_precision
 from painterly.errors import Interrupted, PainterlyError, Terminated
 from painterly.io.files import interrupts_deferred
-from painterly.methods.adain import adaptive_instance_norm, mean_std
+from painterly.methods.adain import mean_std
+from painterly.methods.artflow import TRANSFORMS
 from painterly.methods.feedforward import ENCODER_WEIGHTS, Transform
-from painterly.methods.wct import whiten_colour
 from painterly.models import load_encoder
 from painterly.models.artflow import ProjectionFlow
 from painterly.models.vgg import VGG19
@@ -51,10 +51,6 @@ CONTENT_LAYER = "conv4_1"
 """relu4_1: the VGG module names a convolution's rectified output by the convolution."""
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
 """relu1_1, relu2_1, relu3_1, relu4_1."""
-TRANSFORM_FUNCTIONS: dict[str, Transform] = {
-    "adain": adaptive_instance_norm,
-    "wct": whiten_colour,
-}
 
 
 def content_loss(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
@@ -159,7 +155,7 @@ def train(
         start, seconds, records = checkpoint.iteration, checkpoint.seconds, checkpoint.log_records
     encoder = load_encoder(ENCODER_WEIGHTS, "max", "reflect", CONTENT_LAYER, device)
     samples = sample_pairs(content, style, config.crop) if config.sample_every else None
-    transform = TRANSFORM_FUNCTIONS[config.transform]
+    transform = TRANSFORMS[config.transform]
     session = time.perf_counter()
     done = start
     with LossLog(paths.log, start, records) as log:
@@ -231,7 +227,7 @@ def _gradients(
     """
     device = content.device
     with autocast(device, dtype):
-        stylised = stylise(flow, content, style, TRANSFORM_FUNCTIONS[config.transform])
+        stylised = stylise(flow, content, style, TRANSFORMS[config.transform])
         features = encoder(stylised, STYLE_LAYERS)
         with torch.no_grad():
             target = encoder(content, [CONTENT_LAYER])[CONTENT_LAYER]
