@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from painterly.commands import EXIT_USAGE
 from painterly.config.options import INITS, MAX_WEIGHT, Options, field_default, option_fields
@@ -176,35 +176,43 @@ def format_seconds(seconds: float) -> str:
     )
 
 
-def progress_printer(stream=None) -> Callable[[Progress], None]:
-    """Progress display: one rewritten line on a terminal; else the first line, one per 10 %."""
-    stream = stream or sys.stderr
+BAR = 24
+"""Characters of the progress bar."""
+
+
+def progress_line(stream: TextIO, lines: int) -> Callable[[int, int, int, str], None]:
+    """A progress display ``show(iteration, total, first, text)``: on a terminal one line
+    with a bar, rewritten at most five times a second; elsewhere the line of this session's
+    first iteration (``first`` + 1), one per ``lines``-th of the run and the last."""
     interactive = stream.isatty()
     last = [0.0]
 
-    def show(p: Progress) -> None:
+    def show(iteration: int, total: int, first: int, text: str) -> None:
         now = time.monotonic()
-        final = p.iteration == p.total
+        final = iteration == total
         if interactive and not final and now - last[0] < 0.2:
             return
-        if (
-            not interactive
-            and not final
-            and p.iteration > 1
-            and p.iteration % max(1, p.total // 10)
-        ):
+        every = max(1, total // lines)
+        if not interactive and not final and iteration > first + 1 and iteration % every:
             return
         last[0] = now
-        width = 24
-        filled = width * p.iteration // p.total
-        terms = " ".join(f"{k} {v:.3g}" for k, v in p.losses.items())
-        line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {p.iteration}/{p.total} {terms} "
-            f"| {p.elapsed / p.iteration:.2f} s/it ETA {format_seconds(p.eta)}"
-        )
+        filled = BAR * iteration // total
+        line = f"[{'#' * filled}{'.' * (BAR - filled)}] {iteration}/{total} {text}"
         stream.write(
             ("\r" + line + "\x1b[K" + ("\n" if final else "")) if interactive else line + "\n"
         )
         stream.flush()
+
+    return show
+
+
+def progress_printer(stream: TextIO | None = None) -> Callable[[Progress], None]:
+    """Progress display: one rewritten line on a terminal; else the first line, one per 10 %."""
+    line = progress_line(stream or sys.stderr, 10)
+
+    def show(p: Progress) -> None:
+        terms = " ".join(f"{k} {v:.3g}" for k, v in p.losses.items())
+        text = f"{terms} | {p.elapsed / p.iteration:.2f} s/it ETA {format_seconds(p.eta)}"
+        line(p.iteration, p.total, 0, text)
 
     return show

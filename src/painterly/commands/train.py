@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from painterly.commands import EXIT_INTERRUPTED, say_stopped
-from painterly.commands.common import Parser, add_output_flags, default_text, format_seconds
+from painterly.commands.common import (
+    Parser,
+    add_output_flags,
+    default_text,
+    format_seconds,
+    progress_line,
+)
 from painterly.config.options import PRECISIONS
 from painterly.config.values import read_integer
 from painterly.errors import Interrupted, printable
@@ -22,8 +28,6 @@ if TYPE_CHECKING:
     from painterly.train.artflow import TrainProgress
 
 DEVICES = ("auto", "cpu", "cuda")
-BAR = 24
-"""Characters of the progress bar."""
 LINES = 100
 """Progress lines of a whole run when the output is not a terminal."""
 
@@ -89,30 +93,15 @@ def _parser() -> argparse.ArgumentParser:
 def progress_printer(stream: TextIO | None = None) -> Callable[[TrainProgress], None]:
     """Training progress: on a terminal one line rewritten at most five times a second, else
     this session's first line and one per 1 % of the run."""
-    out = stream or sys.stderr
-    interactive = out.isatty()
-    last = [0.0]
+    line = progress_line(stream or sys.stderr, LINES)
 
     def show(p: TrainProgress) -> None:
-        now = time.monotonic()
-        final = p.iteration == p.total
-        if interactive and not final and now - last[0] < 0.2:
-            return
-        every = max(1, p.total // LINES)
-        if not interactive and not final and p.iteration > p.first + 1 and p.iteration % every:
-            return
-        last[0] = now
-        filled = BAR * p.iteration // p.total
         terms = " ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
-        line = (
-            f"[{'#' * filled}{'.' * (BAR - filled)}] {p.iteration}/{p.total} {terms} "
-            f"lr {p.learning_rate:.3g} | {p.seconds_per_iteration:.2f} s/it "
+        text = (
+            f"{terms} lr {p.learning_rate:.3g} | {p.seconds_per_iteration:.2f} s/it "
             f"ETA {format_seconds(p.eta)}"
         )
-        out.write(
-            ("\r" + line + "\x1b[K" + ("\n" if final else "")) if interactive else line + "\n"
-        )
-        out.flush()
+        line(p.iteration, p.total, p.first, text)
 
     return show
 
