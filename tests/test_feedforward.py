@@ -264,7 +264,7 @@ def test_initial_image_needs_the_adain_maker_for_init_adain():
         ({"method": "wct", "scales": "64:10"}, "--scales belongs to the optimisation"),
         ({"method": "adain", "weights": "vgg19-keras"}, "leave --weights at its default"),
         ({"init": "adain", "masks": [("m.png", "s.png")]}, "use another --init with --mask"),
-        ({"method": "johnson"}, "method must be one of gatys, adain, wct"),
+        ({"method": "johnson"}, "method must be one of gatys, adain, wct, artflow"),
     ],
 )
 def test_options_a_feed_forward_method_cannot_honour_are_refused(values, words):
@@ -299,7 +299,7 @@ def test_cli_method_adain_writes_the_image(capsys, tmp_path, image_files, one_th
     [
         (["--method", "adain", "--mask", "{mask}:{style}"], "--mask regions need --method gatys"),
         (["--method", "wct", "--scales", "64:10"], "--scales belongs to the optimisation"),
-        (["--method", "fast"], "method must be one of gatys, adain, wct"),
+        (["--method", "fast"], "method must be one of gatys, adain, wct, artflow"),
         (["--method", "adain", "--strength", "2"], "strength must be between 0 and 1"),
         (["--init", "adain", "--mask", "{mask}:{style}"], "use another --init with --mask"),
     ],

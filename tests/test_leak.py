@@ -161,7 +161,7 @@ def test_leak_command_writes_json_curve_and_sheet(capsys, tmp_path, image_files,
     [
         (["--rounds", "0"], "--rounds must be between 1 and 1000"),
         (["--rounds", "x"], "--rounds must be a whole number"),
-        (["--method", "johnson"], "method must be one of gatys, adain, wct"),
+        (["--method", "johnson"], "method must be one of gatys, adain, wct, artflow"),
         (["--style-blend", "1,1"], "no --style-blend"),
         (["--method", "adain", "--scales", "64:10"], "--scales belongs to the optimisation"),
     ],

@@ -193,7 +193,7 @@ def _refusal(**values) -> str:
         ("masks", [["a.png", 5]], "each mask's style image must be a name or a file path"),
         ("preset", ["gatys2016"], "unknown preset ['gatys2016']"),
         ("preset", {}, "unknown preset {}"),
-        ("method", 5, "method must be one of gatys, adain, wct, not 5"),
+        ("method", 5, "method must be one of gatys, adain, wct, artflow, not 5"),
         ("pooling", ["avg"], "pooling must be one of avg, max"),
         ("weights", 5, "weights must be a name or a file path, not 5"),
         ("init", None, "init must be a name or a file path, not None"),

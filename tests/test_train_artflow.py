@@ -105,7 +105,7 @@ def test_two_iterations_from_a_checkpoint_after_two_equal_four_straight(
         assert (a["total"], a["lr"]) == (b["total"], b["lr"])
 
 
-def test_ctrl_c_keeps_a_checkpoint_of_the_last_iteration_and_resume_completes_it(
+def test_ctrl_c_keeps_a_checkpoint_and_a_model_of_the_last_iteration_and_resume_completes_it(
     straight, folders, tmp_path
 ):
     out = tmp_path / "model.safetensors"
@@ -120,7 +120,8 @@ def test_ctrl_c_keeps_a_checkpoint_of_the_last_iteration_and_resume_completes_it
     assert stopped.value.iteration == 3
     paths = TrainPaths.beside(out)
     assert load_checkpoint(paths.checkpoint).iteration == 3
-    assert not out.exists()
+    with safetensors.safe_open(str(out), "pt") as file:
+        assert file.metadata()["iterations"] == "3"
     train(_config(folders, checkpoint_every=0), out, resume=paths.checkpoint)
     theirs = _weights(straight[0].model)
     assert all(torch.equal(value, theirs[key]) for key, value in _weights(out).items())

@@ -137,8 +137,8 @@ def command(argv: Sequence[str]) -> int:
     except Interrupted as stop:
         checkpoint = TrainPaths.beside(output).checkpoint
         say_stopped(
-            f"interrupted after iteration {stop.iteration}; --resume {checkpoint} goes on from"
-            " there"
+            f"interrupted after iteration {stop.iteration}; the model so far is in {output}, "
+            f"and --resume {checkpoint} goes on from there"
         )
         return EXIT_INTERRUPTED
     if not quiet:

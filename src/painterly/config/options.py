@@ -32,14 +32,16 @@ from painterly.engine.losses import CONVENTIONS, STYLE_LOSSES
 from painterly.errors import PainterlyError
 from painterly.models.vgg import PADDINGS, canonical_layer
 
-METHODS = ("gatys", "adain", "wct")
-FEED_FORWARD = ("adain", "wct")
+METHODS = ("gatys", "adain", "wct", "artflow")
+FEED_FORWARD = ("adain", "wct", "artflow")
 """Methods that stylise in one network pass (:mod:`painterly.methods.feedforward`)."""
 SIZE_SIDES = ("long", "short", "width", "height")
 POOLINGS = ("avg", "max")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content", "style", "adain")
 PRECISIONS = ("auto", "fp32", "bf16")
+TRANSFORMS = ("adain", "wct")
+"""ArtFlow's transfers in its latent."""
 
 MAX_WEIGHT = 1e30
 """Largest loss weight (α, β, TV, a layer's, a blend's) and α/β: the weighted terms are summed
@@ -208,7 +210,8 @@ class Options:
     method: str = _opt(
         "gatys",
         "how to stylise: gatys (optimise the pixels, minutes on a CPU), adain or wct (one pass "
-        "of a pretrained network, seconds; they ignore the optimisation's options)",
+        "of a pretrained network, seconds; they ignore the optimisation's options), artflow "
+        "(one pass through a reversible flow and back, which keeps all of the photograph)",
         choices=METHODS,
     )
     size: int = _opt(
@@ -257,11 +260,23 @@ class Options:
         None,
         "how much of the photograph's structure to paint over, from 0 (none) to 1 (all: a "
         "texture), the same for every image pair: short pilot runs find the α/β that gives "
-        "it (0.3: about the paper's look); replaces --style-weight and --ratio. For adain and "
-        "wct: α of the content-style trade-off, from content features (0) to the full "
-        "transfer (1, their default)",
+        "it (0.3: about the paper's look); replaces --style-weight and --ratio. For adain, "
+        "wct and artflow: α of the content-style trade-off, from content features (or "
+        "latent, 0) to the full transfer (1, their default)",
         metavar="0..1",
         group="balance",
+    )
+    transform: str = _opt(
+        "adain",
+        "artflow only: the transfer in the flow's latent, adain (each channel's mean and "
+        "standard deviation) or wct (their covariance)",
+        choices=TRANSFORMS,
+    )
+    artflow_model: str = _opt(
+        "auto",
+        "artflow only: the model, auto (the one shipped with painterly) or a file that "
+        "painterly train artflow wrote",
+        metavar="auto|FILE",
     )
     content_layers: dict[str, float] = _opt(
         {"conv4_2": 1.0},
@@ -427,6 +442,9 @@ class Options:
         set_(self, "device", _device(self.device))
         set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
         set_(self, "weights", read_path(self.weights, "weights"))
+        set_(self, "transform", read_choice(self.transform, "transform", TRANSFORMS))
+        model = read_path(self.artflow_model, "artflow model")
+        set_(self, "artflow_model", "auto" if model.lower() == "auto" else model)
         self._check_method()
 
     def _check_schedule(self) -> None:
@@ -484,6 +502,11 @@ class Options:
                 "--init adain starts from one AdaIN pass over the whole image, which knows "
                 "nothing of --mask regions; use another --init with --mask"
             )
+        if self.method != "artflow" and (self.transform, self.artflow_model) != ("adain", "auto"):
+            raise PainterlyError(
+                "--transform and --artflow-model choose how --method artflow transfers; "
+                "add --method artflow or leave them out"
+            )
         if self.method not in FEED_FORWARD:
             return
         if self.masks:
@@ -500,8 +523,10 @@ class Options:
             )
         if self.weights != "vgg19-normalized":
             raise PainterlyError(
-                f"--method {self.method} decodes the features of vgg19-normalized, the network "
-                "its decoder was trained with; leave --weights at its default"
+                "--method artflow uses no VGG-19 network; leave --weights at its default"
+                if self.method == "artflow"
+                else f"--method {self.method} decodes the features of vgg19-normalized, the "
+                "network its decoder was trained with; leave --weights at its default"
             )
 
     @property

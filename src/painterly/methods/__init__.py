@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from painterly.methods import adain, gatys, wct
+from painterly.methods import adain, artflow, gatys, wct
 from painterly.methods.base import Result
 
 RUNNERS: dict[str, Callable[..., Result]] = {
     "gatys": gatys.run,
     "adain": adain.run,
     "wct": wct.run,
+    "artflow": artflow.run,
 }
 
 __all__ = ["RUNNERS", "Result"]

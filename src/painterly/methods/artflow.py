@@ -16,17 +16,47 @@ are blended in the latent, Σ_k w_k T(z_c, z_s_k), and ``--strength`` α interpo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
+from PIL import Image
 
+from painterly.config.options import Options
+from painterly.engine.optimize import Cancel, Progress
+from painterly.engine.plan import Network
+from painterly.errors import PainterlyError
 from painterly.methods.adain import adaptive_instance_norm
-from painterly.methods.feedforward import Transform, blend_strength, pad_to_stride
+from painterly.methods.base import Result
+from painterly.methods.feedforward import (
+    Stylise,
+    Transform,
+    blend_strength,
+    pad_to_stride,
+    run_pass,
+)
 from painterly.methods.wct import whiten_colour
-from painterly.models.artflow import ProjectionFlow
+from painterly.models.artflow import STRIDE, ProjectionFlow
 
 TRANSFORMS: dict[str, Transform] = {"adain": adaptive_instance_norm, "wct": whiten_colour}
 """The latent transfers, by the name ``--transform`` takes."""
+MEMORY_BOUND = "conv4_1"
+"""The plan's memory estimate is VGG-19's down to relu4_1 (about 420 floats a pixel with the
+optimisation's margins), which bounds the flow's pass for widths up to 512: its widest
+moment is a coupling's hidden activations, width/4 floats a pixel at half the side, two or
+three alive at once."""
+SHIPPED: Path | None = None
+"""The model file that ships with the package, once one is trained (issue 16): until then
+``--artflow-model auto`` is refused with :data:`NOT_SHIPPED` and the studio, which takes no
+model files, offers no artflow."""
+NOT_SHIPPED = (
+    "no ArtFlow model is shipped with this version of painterly yet; train one with "
+    "'painterly train artflow' and give it with --artflow-model FILE"
+)
+NOT_SHIPPED_STUDIO = (
+    "method artflow needs the ArtFlow model that ships with painterly, and this version has "
+    "none yet (the command line takes one you trained: --artflow-model FILE)"
+)
 
 
 def crop_to_stride(image: torch.Tensor, stride: int) -> torch.Tensor:
@@ -61,3 +91,50 @@ def transfer(
         assert mixed is not None, "at least one style"
         image = flow.reverse(blend_strength(latent, mixed.to(latent.dtype), alpha))
         return image[..., :h, :w].float().clamp_(0.0, 1.0)
+
+
+def load(options: Options, device: torch.device) -> ProjectionFlow:
+    """The flow ``options.artflow_model`` names, on ``device``."""
+    from painterly.train.store import load_flow
+
+    if options.artflow_model != "auto":
+        return load_flow(options.artflow_model).to(device)
+    if SHIPPED is None:
+        raise PainterlyError(NOT_SHIPPED)
+    return load_flow(SHIPPED).to(device)
+
+
+def network() -> Network:
+    """What the pass asks of its plan: sides of at least the flow's stride, no history."""
+    return Network(MEMORY_BOUND, STRIDE, 0)
+
+
+def flow_pass(options: Options, device: torch.device) -> Stylise:
+    """:func:`transfer` through the model of ``options``, in float32 whatever the plan's
+    precision: in bf16 the flow and its inverse no longer cancel (about 2e-4 apart), and
+    exactness is the point of ArtFlow."""
+    flow = load(options, device)
+    transform = TRANSFORMS[options.transform]
+
+    def stylise(
+        content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], alpha: float
+    ) -> torch.Tensor:
+        with torch.autocast(device.type, enabled=False):
+            return transfer(flow, content, styles, transform, alpha)
+
+    return stylise
+
+
+def run(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    options: Options,
+    callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
+) -> Result:
+    """Stylise ``content`` with ``styles`` by ArtFlow (``options.transform`` in the latent of
+    ``options.artflow_model``)."""
+    return run_pass(
+        content, styles, options, lambda device: flow_pass(options, device), network(),
+        callback, cancel,
+    )  # fmt: skip

@@ -97,6 +97,18 @@ def transfer(
         return decoded[..., :h, :w].float().clamp_(0.0, 1.0)
 
 
+Stylise = Callable[[torch.Tensor, Sequence[tuple[torch.Tensor, float]], float], torch.Tensor]
+"""One pass: (content 1×3×H×W, weighted styles 1×3×h×w, α) → 1×3×H×W in [0, 1]."""
+
+
+def decoder_pass(transform: Transform, device: torch.device) -> Stylise:
+    """:func:`transfer` through the encoder and the AdaIN decoder on ``device``."""
+    encoder, decoder = networks(device)
+    return lambda content, styles, alpha: transfer(
+        encoder, decoder, content, styles, transform, alpha
+    )
+
+
 def network() -> Network:
     """What a feed-forward pass asks of its plan: VGG-19 down to relu4_1, sides of at least
     the decoder's stride, no optimiser history."""
@@ -104,14 +116,13 @@ def network() -> Network:
 
 
 def transfer_inputs(
-    inputs: Inputs, plan: Plan, stage: StagePlan, transform: Transform, alpha: float
+    inputs: Inputs, plan: Plan, stage: StagePlan, stylise: Stylise, alpha: float
 ) -> torch.Tensor:
-    """:func:`transfer` of prepared ``inputs`` at ``stage``'s sizes (before ``finish``), on
-    the plan's device and in its precision.
+    """One ``stylise`` pass over prepared ``inputs`` at ``stage``'s sizes (before
+    ``finish``), on the plan's device and in its precision.
 
     Each style is brought to the output's scale × ``style_scale``, as for the optimisation.
     """
-    encoder, decoder = networks(plan.device)
     content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
     region = inputs.regions[0]
     styles = [
@@ -119,18 +130,20 @@ def transfer_inputs(
         for (style, weight), wh in zip(region.styles, stage.styles, strict=True)
     ]
     with autocast(plan.device, plan.dtype):
-        return transfer(encoder, decoder, content.to(plan.device), styles, transform, alpha)
+        return stylise(content.to(plan.device), styles, alpha)
 
 
-def run_transform(
+def run_pass(
     content: Image.Image,
     styles: Sequence[Image.Image],
     options: Options,
-    transform: Transform,
+    make: Callable[[torch.device], Stylise],
+    network: Network,
     callback: Callable[[Progress], None] | None = None,
     cancel: Cancel | None = None,
 ) -> Result:
-    """The entry point of a feed-forward method: prepare, plan, transfer, finish.
+    """The entry point of a one-pass method: prepare, plan for ``network``, ``make`` the
+    pass on the plan's device, run it, finish.
 
     ``callback`` gets one :class:`Progress` for the single pass, so front ends show
     feed-forward runs like optimisation runs. A ``cancel`` set before the pass starts
@@ -140,13 +153,14 @@ def run_transform(
     inputs = prepare_inputs(content, styles, options)
     # The optimisation's memory estimate with no history: generous for a pass without
     # gradients, which frees each activation once the next layer is computed.
-    plan = resolve(options, inputs, network())
+    plan = resolve(options, inputs, network)
     configure(plan.device)
+    stylise = make(plan.device)
     if cancel is not None and cancel.is_set():
         raise Interrupted(None, 0)
     alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
     (stage,) = plan.stages
-    image = transfer_inputs(inputs, plan, stage, transform, alpha)
+    image = transfer_inputs(inputs, plan, stage, stylise, alpha)
     seconds = time.perf_counter() - started
     if callback is not None:
         callback(
@@ -164,3 +178,18 @@ def run_transform(
     return Result(
         image=inputs.finish(to_image(image)), options=options, iterations=1, seconds=seconds
     )
+
+
+def run_transform(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    options: Options,
+    transform: Transform,
+    callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
+) -> Result:
+    """:func:`run_pass` of ``transform`` at relu4_1 and the AdaIN decoder."""
+    return run_pass(
+        content, styles, options, lambda device: decoder_pass(transform, device), network(),
+        callback, cancel,
+    )  # fmt: skip

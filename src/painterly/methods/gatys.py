@@ -61,9 +61,10 @@ def session(
 
     def adain(plan: Plan, stage: StagePlan) -> torch.Tensor:
         from painterly.methods.adain import adaptive_instance_norm
-        from painterly.methods.feedforward import transfer_inputs
+        from painterly.methods.feedforward import decoder_pass, transfer_inputs
 
-        return transfer_inputs(inputs, plan, stage, adaptive_instance_norm, 1.0)
+        stylise = decoder_pass(adaptive_instance_norm, plan.device)
+        return transfer_inputs(inputs, plan, stage, stylise, 1.0)
 
     return Session(
         plan, inputs, content_layers=content_layers, style_layers=style_layers, adain=adain

@@ -25,12 +25,12 @@ from typing import IO, Any
 import torch
 from PIL import Image
 
-from painterly.config.options import INITS, Options
+from painterly.config.options import INITS, METHODS, Options
 from painterly.controls.inputs import blend_weights
 from painterly.engine.plan import Network, working_sizes
 from painterly.errors import PainterlyError
 from painterly.io.images import load_image, long_side_size, save_image
-from painterly.methods import feedforward, gatys
+from painterly.methods import artflow, feedforward, gatys
 from painterly.models.weights import SOURCES
 from painterly.studio.live import Lives, jpeg, shown
 from painterly.studio.store import FINISHED, Job, SqliteStore, Upload
@@ -80,10 +80,17 @@ SERVER_OPTIONS = {
 
 STUDIO_CHOICES = {
     "init": INITS,
+    "artflow_model": ("auto",),
     "weights": tuple(name for name, source in SOURCES.items() if source.kind == "vgg19"),
 }
 """Options that may name a file elsewhere, limited here to the values that name none (and,
 for ``weights``, to the registered VGG-19 weights: a decoder's are no encoder)."""
+
+
+def studio_methods() -> list[str]:
+    """The methods a job may choose: all but artflow while no model ships (the studio takes
+    no model files)."""
+    return [m for m in METHODS if m != "artflow" or artflow.SHIPPED is not None]
 
 
 def examples() -> dict[str, Path]:
@@ -150,13 +157,17 @@ def check_options(values: Any, styles: int) -> Options:
         raise PainterlyError(
             f"a job may make at most {MAX_EVALUATIONS:,} evaluations (iterations, over all stages)"
         )
+    if options.method == "artflow" and artflow.SHIPPED is None:
+        raise PainterlyError(artflow.NOT_SHIPPED_STUDIO)
     blend_weights(styles, options.style_blend)
     return options
 
 
 def network(options: Options) -> Network:
     """What the job's method asks of its plan (the sides every image must keep)."""
-    return gatys.network(options) if options.method == "gatys" else feedforward.network()
+    if options.method == "gatys":
+        return gatys.network(options)
+    return artflow.network() if options.method == "artflow" else feedforward.network()
 
 
 def check_sizes(

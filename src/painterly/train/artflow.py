@@ -166,6 +166,15 @@ def train(
             record = Checkpoint(done, elapsed, config.trajectory(), datasets, log.records, *state)
             save_checkpoint(paths.checkpoint, record)
 
+        def export() -> None:
+            info = {
+                "config": json.dumps(config.to_dict()),
+                "iterations": str(done),
+                "content_dir": str(content.path),
+                "style_dir": str(style.path),
+            }
+            save_flow(flow, paths.model, info, overwrite or resume is not None)
+
         try:
             for i in range(start, config.iterations):
                 photos, paintings = load_batch(
@@ -198,18 +207,18 @@ def train(
                     progress(TrainProgress(done, config.iterations, losses, lr, now, start))
         except (KeyboardInterrupt, Terminated, PainterlyError) as stop:
             save()
+            if isinstance(stop, PainterlyError):
+                raise
+            # A stopped run leaves a usable model of what it has learnt, beside the
+            # checkpoint it resumes from.
+            if done > start:
+                export()
             if isinstance(stop, KeyboardInterrupt):
                 raise Interrupted(None, done) from None
             raise
         if not config.checkpoint_every or done % config.checkpoint_every:
             save()
-    info = {
-        "config": json.dumps(config.to_dict()),
-        "iterations": str(done),
-        "content_dir": str(content.path),
-        "style_dir": str(style.path),
-    }
-    save_flow(flow, paths.model, info, overwrite or resume is not None)
+        export()
     return paths
 
 
