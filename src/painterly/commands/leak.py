@@ -40,6 +40,8 @@ from painterly.report.leak import (
     round_trip,
 )
 
+BETWEEN = ("8bit", "float")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(
@@ -60,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rounds", default="20", metavar="N", help="rounds of stylisation (default: 20)"
+    )
+    parser.add_argument(
+        "--between",
+        choices=BETWEEN,
+        default="8bit",
+        help="what passes from round to round: 8bit images (default, as files would) or "
+        "float tensors, never rounded (adain, wct and artflow); the outputs are named "
+        "METHOD-float-leak.* then",
     )
     parser.add_argument(
         "--no-round-trip",
@@ -106,6 +116,9 @@ def _make_folder(out_dir: Path) -> None:
 def command(argv: Sequence[str]) -> int:
     """``painterly leak CONTENT STYLE… -o DIR [--rounds N] [--method M] [options]``."""
     from painterly.api import run
+    from painterly.io.images import to_image
+    from painterly.methods import ONE_PASS
+    from painterly.methods.feedforward import FloatRounds
     from painterly.report.sheets import jpeg_copy
 
     args = vars(_parser().parse_args(argv))
@@ -119,9 +132,16 @@ def command(argv: Sequence[str]) -> int:
         raise PainterlyError(
             "painterly leak uses the styles in turn, one per round; no --style-blend"
         )
+    between = args.pop("between")
     options = Options.build(**args)
+    label = options.method if between == "8bit" else f"{options.method}-float"
+    if between == "float" and options.method not in ONE_PASS:
+        raise PainterlyError(
+            f"--between float needs a one-pass method ({', '.join(ONE_PASS)}); "
+            f"{options.method} starts each round from an image"
+        )
     paths = _check_outputs(
-        out_dir, options.method, overwrite, input_files(content_path, style_paths, options)
+        out_dir, label, overwrite, input_files(content_path, style_paths, options)
     )
     content, styles = load_inputs(content_path, style_paths)
     if not styles:
@@ -144,10 +164,17 @@ def command(argv: Sequence[str]) -> int:
             )
 
     started = time.perf_counter()
-    outputs, records = continuous_rounds(content, styles, stylise, rounds, show)
+    if between == "float":
+        make, network = ONE_PASS[options.method]
+        # Unclamped between rounds too: a value past [0, 1] is part of what a round hands on.
+        chain = FloatRounds(content, styles, options, lambda d: make(options, d, False), network())
+        start, style_states, step, picture = chain.content, chain.styles, chain.step, to_image
+    else:
+        start, style_states, step, picture = content, styles, stylise, (lambda image: image)
+    outputs, records = continuous_rounds(start, style_states, step, rounds, show, picture, content)
     trip = None
     if with_trip:
-        _, back, trip_record = round_trip(content, styles[0], stylise)
+        _, back, trip_record = round_trip(start, style_states[0], step, picture, content)
         trip = (back, trip_record)
         if not quiet:
             print(
@@ -158,6 +185,7 @@ def command(argv: Sequence[str]) -> int:
     unrelated = compare(style_at_size, content)
     report = {
         "method": options.method,
+        "between": between,
         "content": content_path,
         "styles": style_paths,
         "rounds": records,
@@ -173,11 +201,12 @@ def command(argv: Sequence[str]) -> int:
     _make_folder(out_dir)
     note = (
         f"{options.method} at {outputs[0].width}x{outputs[0].height} px; each round stylises "
-        "the previous round's output; SSIM of luminance and edge agreement with the photograph "
+        f"the previous round's output ({'float tensors' if between == 'float' else '8-bit'}); "
+        "SSIM of luminance and edge agreement with the photograph "
         f"at {COMPARE_SIDE} px (1 = all of it)"
     )
     sheet = draw_sheet(
-        f"Content leak: {options.method}, {rounds} rounds", note, content, styles, outputs,
+        f"Content leak: {label}, {rounds} rounds", note, content, styles, outputs,
         records, trip,
     )  # fmt: skip
     small, quality = jpeg_copy(sheet)

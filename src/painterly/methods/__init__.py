@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from painterly.methods import adain, artflow, gatys, wct
+import torch
+
+from painterly.config.options import Options
+from painterly.engine.plan import Network
+from painterly.methods import adain, artflow, feedforward, gatys, wct
 from painterly.methods.base import Result
 
 RUNNERS: dict[str, Callable[..., Result]] = {
@@ -15,4 +19,20 @@ RUNNERS: dict[str, Callable[..., Result]] = {
     "artflow": artflow.run,
 }
 
-__all__ = ["RUNNERS", "Result"]
+OnePass = Callable[[Options, torch.device, bool], feedforward.Stylise]
+"""(options, device, clamp to [0, 1]) → the pass."""
+
+
+def _decoder(transform: feedforward.Transform) -> OnePass:
+    return lambda options, device, clamp: feedforward.decoder_pass(transform, device, clamp)
+
+
+ONE_PASS: dict[str, tuple[OnePass, Callable[[], Network]]] = {
+    "adain": (_decoder(adain.adaptive_instance_norm), feedforward.network),
+    "wct": (_decoder(wct.whiten_colour), feedforward.network),
+    "artflow": (artflow.flow_pass, artflow.network),
+}
+"""The one-pass methods at the level of tensors: how to make the pass for some options on a
+device, and what it asks of its plan (for :class:`~painterly.methods.feedforward.FloatRounds`)."""
+
+__all__ = ["ONE_PASS", "RUNNERS", "Result"]

@@ -73,13 +73,15 @@ def transfer(
     styles: Sequence[tuple[torch.Tensor, float]],
     transform: Transform,
     alpha: float,
+    clamp: bool = True,
 ) -> torch.Tensor:
     """Stylise ``content`` (1×3×H×W in [0, 1], H, W ≥ the flow's stride) with the weighted
     ``styles`` (1×3×h×w each), through the latent of ``flow``.
 
     The content is reflect-padded to multiples of the flow's stride and the result cropped
     back, so the output has the content's size; the styles are cropped to multiples of it.
-    Returns 1×3×H×W clamped to [0, 1].
+    Returns 1×3×H×W, clamped to [0, 1] unless ``clamp`` is false (float rounds of
+    ``painterly leak``, where a round trip must come back exactly).
     """
     h, w = content.shape[-2:]
     with torch.inference_mode():
@@ -90,7 +92,8 @@ def transfer(
             mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
         assert mixed is not None, "at least one style"
         image = flow.reverse(blend_strength(latent, mixed.to(latent.dtype), alpha))
-        return image[..., :h, :w].float().clamp_(0.0, 1.0)
+        image = image[..., :h, :w].float()
+        return image.clamp_(0.0, 1.0) if clamp else image
 
 
 def load(options: Options, device: torch.device) -> ProjectionFlow:
@@ -109,7 +112,7 @@ def network() -> Network:
     return Network(MEMORY_BOUND, STRIDE, 0)
 
 
-def flow_pass(options: Options, device: torch.device) -> Stylise:
+def flow_pass(options: Options, device: torch.device, clamp: bool = True) -> Stylise:
     """:func:`transfer` through the model of ``options``, in float32 whatever the plan's
     precision: in bf16 the flow and its inverse no longer cancel (about 2e-4 apart), and
     exactness is the point of ArtFlow."""
@@ -120,7 +123,7 @@ def flow_pass(options: Options, device: torch.device) -> Stylise:
         content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], alpha: float
     ) -> torch.Tensor:
         with torch.autocast(device.type, enabled=False):
-            return transfer(flow, content, styles, transform, alpha)
+            return transfer(flow, content, styles, transform, alpha, clamp)
 
     return stylise
 

@@ -31,7 +31,7 @@ from painterly.controls.inputs import Inputs, prepare_inputs
 from painterly.engine.optimize import Cancel, Progress
 from painterly.engine.plan import Network, Plan, StagePlan, resolve
 from painterly.engine.runtime import autocast, configure
-from painterly.errors import Interrupted
+from painterly.errors import Interrupted, PainterlyError
 from painterly.io.images import to_image, to_tensor
 from painterly.methods.base import Result
 from painterly.models import AdaINDecoder, load_decoder, load_encoder
@@ -78,11 +78,13 @@ def transfer(
     styles: Sequence[tuple[torch.Tensor, float]],
     transform: Transform,
     alpha: float,
+    clamp: bool = True,
 ) -> torch.Tensor:
     """Stylise ``content`` (1×3×H×W in [0, 1], any H, W ≥ 8) with weighted ``styles``.
 
     The content is reflect-padded to multiples of 8 for the decoder and the result cropped
-    back, so the output has the content's size. Returns 1×3×H×W clamped to [0, 1].
+    back, so the output has the content's size. Returns 1×3×H×W, clamped to [0, 1] unless
+    ``clamp`` is false (float rounds of ``painterly leak``).
     """
     h, w = content.shape[-2:]
     with torch.inference_mode():
@@ -94,18 +96,19 @@ def transfer(
             mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
         assert mixed is not None, "at least one style"
         decoded = decoder(blend_strength(content_features, mixed, alpha))
-        return decoded[..., :h, :w].float().clamp_(0.0, 1.0)
+        decoded = decoded[..., :h, :w].float()
+        return decoded.clamp_(0.0, 1.0) if clamp else decoded
 
 
 Stylise = Callable[[torch.Tensor, Sequence[tuple[torch.Tensor, float]], float], torch.Tensor]
 """One pass: (content 1×3×H×W, weighted styles 1×3×h×w, α) → 1×3×H×W in [0, 1]."""
 
 
-def decoder_pass(transform: Transform, device: torch.device) -> Stylise:
+def decoder_pass(transform: Transform, device: torch.device, clamp: bool = True) -> Stylise:
     """:func:`transfer` through the encoder and the AdaIN decoder on ``device``."""
     encoder, decoder = networks(device)
     return lambda content, styles, alpha: transfer(
-        encoder, decoder, content, styles, transform, alpha
+        encoder, decoder, content, styles, transform, alpha, clamp
     )
 
 
@@ -178,6 +181,47 @@ def run_pass(
     return Result(
         image=inputs.finish(to_image(image)), options=options, iterations=1, seconds=seconds
     )
+
+
+class FloatRounds:
+    """One-pass stylisation kept in float32 from round to round (no 8-bit image between):
+    the content and each style prepared once at the plan's sizes, as :func:`run_pass` does,
+    then ``step(current, k)`` stylises the tensor ``current`` with style ``k``.
+
+    ``--preserve-color`` is refused: its colour step works on 8-bit images.
+    """
+
+    def __init__(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        options: Options,
+        make: Callable[[torch.device], Stylise],
+        network: Network,
+    ) -> None:
+        if options.preserve_color != "none":
+            raise PainterlyError(
+                "--preserve-color works on 8-bit images; leave it out with float rounds"
+            )
+        inputs = prepare_inputs(content, styles, options)
+        self.plan = resolve(options, inputs, network)
+        configure(self.plan.device)
+        (stage,) = self.plan.stages
+        device = self.plan.device
+        self.content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
+        self.content = self.content.to(device)
+        self.styles = [
+            to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(device)
+            for (style, _), wh in zip(inputs.regions[0].styles, stage.styles, strict=True)
+        ]
+        self.alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
+        self._stylise = make(device)
+
+    def step(self, current: torch.Tensor, style: torch.Tensor | int) -> torch.Tensor:
+        """``current`` stylised with style number ``style`` (or that tensor)."""
+        target = self.styles[style] if isinstance(style, int) else style
+        with autocast(self.plan.device, self.plan.dtype):
+            return self._stylise(current, [(target, 1.0)], self.alpha)
 
 
 def run_transform(

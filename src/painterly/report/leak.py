@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -29,8 +30,8 @@ from painterly.errors import PainterlyError, printable
 from painterly.report.artefacts import summary
 from painterly.report.similarity import edge_agreement, ssim
 
-Stylise = Callable[[Image.Image, Image.Image], Image.Image]
-"""(content, style) → stylised image: one application of the method under test."""
+State = TypeVar("State")
+"""What one round hands to the next: an image, or a float tensor."""
 SHEET_ROUNDS = (1, 5, 10, 20)
 
 
@@ -54,34 +55,45 @@ def compare(
     return {"ssim": ssim(a, b), "edges": edge_agreement(a, b)}
 
 
+def _same(image: Any) -> Image.Image:
+    return image
+
+
 def continuous_rounds(
-    content: Image.Image,
-    styles: Sequence[Image.Image],
-    stylise: Stylise,
+    content: State,
+    styles: Sequence[State],
+    stylise: Callable[[State, State], State],
     rounds: int,
     on_round: Callable[[dict], None] | None = None,
+    picture: Callable[[State], Image.Image] = _same,
+    original: Image.Image | None = None,
 ) -> tuple[list[Image.Image], list[dict]]:
     """Stylise ``rounds`` times, each output the next round's content, styles in turn.
 
-    Returns the outputs and, per round, ``{"round", "style", "ssim", "edges", "seconds",
-    "speckle", "grid"}``: similarity measured against ``content``, and the artefacts of the
-    output (:mod:`painterly.report.artefacts`, speckle where ``content`` is flat);
-    ``on_round`` gets each record as it is made.
+    ``content`` and ``styles`` are images, or whatever ``stylise`` takes (float tensors,
+    so that no round is rounded to 8 bits), ``picture`` making an image of each output for
+    the measures. Returns the outputs' pictures and, per round, ``{"round", "style", "ssim",
+    "edges", "seconds", "speckle", "grid"}``: similarity measured against ``original``
+    (default: ``content``), and the artefacts of the output
+    (:mod:`painterly.report.artefacts`, speckle where ``original`` is flat); ``on_round``
+    gets each record as it is made.
     """
+    photo = content if original is None else original
     outputs, records, current = [], [], content
     for index in range(1, rounds + 1):
         style = (index - 1) % len(styles)
         started = time.perf_counter()
         current = stylise(current, styles[style])
         seconds = time.perf_counter() - started
+        shown = picture(current)
         record = {
             "round": index,
             "style": style,
-            **compare(current, content),
+            **compare(shown, photo),
             "seconds": seconds,
-            **summary(current, content),
+            **summary(shown, photo),
         }
-        outputs.append(current)
+        outputs.append(shown)
         records.append(record)
         if on_round:
             on_round(record)
@@ -89,16 +101,24 @@ def continuous_rounds(
 
 
 def round_trip(
-    content: Image.Image, style: Image.Image, stylise: Stylise
+    content: State,
+    style: State,
+    stylise: Callable[[State, State], State],
+    picture: Callable[[State], Image.Image] = _same,
+    original: Image.Image | None = None,
 ) -> tuple[Image.Image, Image.Image, dict]:
-    """Stylise ``content`` with ``style``, then the result with ``content`` as the style.
+    """Stylise ``content`` with ``style``, then the result with ``content`` as the style
+    (images, or what ``stylise`` takes, as for :func:`continuous_rounds`).
 
-    Returns both images and the second's :func:`compare` with ``content`` (plus seconds).
+    Returns both pictures and the second's :func:`compare` with ``original`` (default:
+    ``content``), plus seconds.
     """
+    photo = content if original is None else original
     started = time.perf_counter()
     there = stylise(content, style)
     back = stylise(there, content)
-    return there, back, {**compare(back, content), "seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
+    return picture(there), picture(back), {**compare(picture(back), photo), "seconds": seconds}
 
 
 def sheet_rounds(rounds: int) -> list[int]:
