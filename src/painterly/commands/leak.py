@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -32,6 +32,7 @@ from painterly.io.files import (
 from painterly.report.artefacts import summary
 from painterly.report.leak import (
     COMPARE_SIDE,
+    State,
     check_outputs,
     compare,
     continuous_rounds,
@@ -113,6 +114,24 @@ def _make_folder(out_dir: Path) -> None:
         ) from None
 
 
+def _measure(
+    start: State,
+    styles: Sequence[State],
+    step: Callable[[State, State], State],
+    picture: Callable[[State], Image.Image],
+    photo: Image.Image,
+    rounds: int,
+    with_trip: bool,
+    show: Callable[[dict], None],
+) -> tuple[list[Image.Image], list[dict], tuple[Image.Image, dict] | None]:
+    """The rounds and, ``with_trip``, the round trip, over images or float tensors."""
+    outputs, records = continuous_rounds(start, styles, step, rounds, show, picture, photo)
+    if not with_trip:
+        return outputs, records, None
+    _, back, trip_record = round_trip(start, styles[0], step, picture, photo)
+    return outputs, records, (back, trip_record)
+
+
 def command(argv: Sequence[str]) -> int:
     """``painterly leak CONTENT STYLE… -o DIR [--rounds N] [--method M] [options]``."""
     from painterly.api import run
@@ -168,19 +187,17 @@ def command(argv: Sequence[str]) -> int:
         make, network = ONE_PASS[options.method]
         # Unclamped between rounds too: a value past [0, 1] is part of what a round hands on.
         chain = FloatRounds(content, styles, options, lambda d: make(options, d, False), network())
-        start, style_states, step, picture = chain.content, chain.styles, chain.step, to_image
+        outputs, records, trip = _measure(
+            chain.content, chain.styles, chain.step, to_image, content, rounds, with_trip, show
+        )
     else:
-        start, style_states, step, picture = content, styles, stylise, (lambda image: image)
-    outputs, records = continuous_rounds(start, style_states, step, rounds, show, picture, content)
-    trip = None
-    if with_trip:
-        _, back, trip_record = round_trip(start, style_states[0], step, picture, content)
-        trip = (back, trip_record)
-        if not quiet:
-            print(
-                f"round trip: SSIM {trip_record['ssim']:.3f}, edges {trip_record['edges']:.3f}",
-                file=sys.stderr,
-            )
+        outputs, records, trip = _measure(
+            content, styles, stylise, lambda image: image, content, rounds, with_trip, show
+        )
+    if trip is not None and not quiet:
+        print(
+            f"round trip: SSIM {trip[1]['ssim']:.3f}, edges {trip[1]['edges']:.3f}", file=sys.stderr
+        )
     style_at_size = styles[0].resize(outputs[0].size, Image.Resampling.LANCZOS)
     unrelated = compare(style_at_size, content)
     report = {

@@ -52,6 +52,8 @@ class ActNorm(nn.Module):
     """y = (x + b) · exp(s), per channel (Glow §3.1), with b and s set from the first batch
     it sees in training so that its output has zero mean and unit variance per channel."""
 
+    initialised: torch.Tensor
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
@@ -85,6 +87,10 @@ class InvertibleConv1x1(nn.Module):
     the LU form): P a fixed permutation, L unit lower- and U strictly upper-triangular, so
     log |det W| = Σ log_s and W⁻¹ is cheap and well conditioned. Starts as a random rotation.
     """
+
+    permutation: torch.Tensor
+    sign: torch.Tensor
+    lower_mask: torch.Tensor
 
     def __init__(self, channels: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -129,18 +135,16 @@ class AdditiveCoupling(nn.Module):
     def __init__(self, channels: int, width: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
         half = channels // 2
-        self.net = nn.Sequential(
-            nn.Conv2d(half, width, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, channels - half, 3, padding=1),
-        )
-        for conv in (self.net[0], self.net[2]):
+        first = nn.Conv2d(half, width, 3, padding=1)
+        hidden = nn.Conv2d(width, width, 1)
+        last = nn.Conv2d(width, channels - half, 3, padding=1)
+        self.net = nn.Sequential(first, nn.ReLU(inplace=True), hidden, nn.ReLU(inplace=True), last)
+        for conv in (first, hidden):
             nn.init.normal_(conv.weight, std=0.05, generator=generator)
+        nn.init.zeros_(last.weight)
+        for conv in (first, hidden, last):
+            assert conv.bias is not None, "made with a bias"
             nn.init.zeros_(conv.bias)
-        nn.init.zeros_(self.net[4].weight)
-        nn.init.zeros_(self.net[4].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = x.chunk(2, dim=1)
@@ -188,17 +192,19 @@ class ProjectionFlow(nn.Module):
         self.width, self.blocks_count, self.steps_count = width, blocks, steps
         channels = IMAGE_CHANNELS
         self.blocks = nn.ModuleList()
+        # The same steps, typed, for the passes (the ModuleList registers them).
+        self._steps: list[list[FlowStep]] = []
         for _ in range(blocks):
             channels *= 4
-            self.blocks.append(
-                nn.ModuleList(FlowStep(channels, width, generator) for _ in range(steps))
-            )
+            block = [FlowStep(channels, width, generator) for _ in range(steps)]
+            self.blocks.append(nn.ModuleList(block))
+            self._steps.append(block)
         self.latent_channels = channels
         self.stride = 2**blocks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The latent of the images ``x``."""
-        for block in self.blocks:
+        for block in self._steps:
             x = squeeze(x)
             for step in block:
                 x = step(x)
@@ -206,7 +212,7 @@ class ProjectionFlow(nn.Module):
 
     def reverse(self, z: torch.Tensor) -> torch.Tensor:
         """The images of the latents ``z``: the inverse of :meth:`forward`."""
-        for block in reversed(self.blocks):
+        for block in reversed(self._steps):
             for step in reversed(block):
                 z = step.reverse(z)
             z = unsqueeze(z)
@@ -216,7 +222,7 @@ class ProjectionFlow(nn.Module):
         """log |det ∂f/∂x| of :meth:`forward` for one image of ``height`` × ``width``."""
         total = torch.zeros(())
         positions = height * width
-        for block in self.blocks:
+        for block in self._steps:
             positions //= 4
             for step in block:
                 total = total + step.log_det(positions)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from PIL import Image
 
@@ -78,7 +78,7 @@ def continuous_rounds(
     (:mod:`painterly.report.artefacts`, speckle where ``original`` is flat); ``on_round``
     gets each record as it is made.
     """
-    photo = content if original is None else original
+    photo = cast(Image.Image, content) if original is None else original
     outputs, records, current = [], [], content
     for index in range(1, rounds + 1):
         style = (index - 1) % len(styles)
@@ -113,7 +113,7 @@ def round_trip(
     Returns both pictures and the second's :func:`compare` with ``original`` (default:
     ``content``), plus seconds.
     """
-    photo = content if original is None else original
+    photo = cast(Image.Image, content) if original is None else original
     started = time.perf_counter()
     there = stylise(content, style)
     back = stylise(there, content)
