@@ -186,7 +186,7 @@ def run_pass(
 class FloatRounds:
     """One-pass stylisation kept in float32 from round to round (no 8-bit image between):
     the content and each style prepared once at the plan's sizes, as :func:`run_pass` does,
-    then ``step(current, k)`` stylises the tensor ``current`` with style ``k``.
+    then ``step(current, style)`` stylises the tensor ``current`` with a style tensor.
 
     ``--preserve-color`` is refused: its colour step works on 8-bit images.
     """
@@ -217,11 +217,10 @@ class FloatRounds:
         self.alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
         self._stylise = make(device)
 
-    def step(self, current: torch.Tensor, style: torch.Tensor | int) -> torch.Tensor:
-        """``current`` stylised with style number ``style`` (or that tensor)."""
-        target = self.styles[style] if isinstance(style, int) else style
+    def step(self, current: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """``current`` stylised with ``style`` (one of :attr:`styles`, or the content)."""
         with autocast(self.plan.device, self.plan.dtype):
-            return self._stylise(current, [(target, 1.0)], self.alpha)
+            return self._stylise(current, [(style, 1.0)], self.alpha)
 
 
 def run_transform(
