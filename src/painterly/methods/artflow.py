@@ -16,6 +16,7 @@ are blended in the latent, Σ_k w_k T(z_c, z_s_k), and ``--strength`` α interpo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from painterly.methods.feedforward import (
     Stylise,
     Transform,
     blend_strength,
+    mix_transfers,
     pad_to_stride,
     run_pass,
 )
@@ -86,25 +88,38 @@ def transfer(
     h, w = content.shape[-2:]
     with torch.inference_mode():
         latent = flow(pad_to_stride(content, flow.stride))
-        mixed = None
-        for style, weight in styles:
-            part = transform(latent, flow(crop_to_stride(style, flow.stride)))
-            mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
-        assert mixed is not None, "at least one style"
-        image = flow.reverse(blend_strength(latent, mixed.to(latent.dtype), alpha))
+        mixed = mix_transfers(
+            latent, styles, lambda style: flow(crop_to_stride(style, flow.stride)), transform
+        )
+        image = flow.reverse(blend_strength(latent, mixed, alpha))
         image = image[..., :h, :w].float()
         return image.clamp_(0.0, 1.0) if clamp else image
 
 
 def load(options: Options, device: torch.device) -> ProjectionFlow:
-    """The flow ``options.artflow_model`` names, on ``device``."""
+    """The flow ``options.artflow_model`` names, on ``device``; kept for the next run while
+    the file is unchanged (``painterly leak`` runs a pass a round)."""
+    if options.artflow_model != "auto":
+        path = Path(options.artflow_model)
+    elif SHIPPED is not None:
+        path = SHIPPED
+    else:
+        raise PainterlyError(NOT_SHIPPED)
+    try:
+        stat = path.stat()
+        where = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:  # load_flow says in one sentence what is wrong with the path
+        where = (str(path), 0, 0)
+    return _load(str(path), where, str(device))
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str, where: tuple[str, int, int], device: str) -> ProjectionFlow:
+    """The flow in ``path`` on ``device``; ``where`` (the file's resolved path, modification
+    time and size) only keys the cache, so a changed or another file is read afresh."""
     from painterly.train.store import load_flow
 
-    if options.artflow_model != "auto":
-        return load_flow(options.artflow_model).to(device)
-    if SHIPPED is None:
-        raise PainterlyError(NOT_SHIPPED)
-    return load_flow(SHIPPED).to(device)
+    return load_flow(path).to(torch.device(device))
 
 
 def network() -> Network:

@@ -71,6 +71,22 @@ def blend_strength(content: torch.Tensor, transferred: torch.Tensor, alpha: floa
     return torch.lerp(content, transferred, alpha)
 
 
+def mix_transfers(
+    content: torch.Tensor,
+    styles: Sequence[tuple[torch.Tensor, float]],
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    transform: Transform,
+) -> torch.Tensor:
+    """Σ_k w_k T(content, encode(style_k)): the AdaIN paper's style interpolation (§7), for
+    features and for ArtFlow's latents alike, in ``content``'s dtype."""
+    mixed = None
+    for style, weight in styles:
+        part = transform(content, encode(style)).to(content.dtype)
+        mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
+    assert mixed is not None, "at least one style"
+    return mixed
+
+
 def transfer(
     encoder: VGG19,
     decoder: AdaINDecoder,
@@ -89,12 +105,9 @@ def transfer(
     h, w = content.shape[-2:]
     with torch.inference_mode():
         content_features = encoder(pad_to_stride(content), [LAYER])[LAYER]
-        mixed = None
-        for style, weight in styles:
-            style_features = encoder(style, [LAYER])[LAYER]
-            part = transform(content_features, style_features).to(content_features.dtype)
-            mixed = part * weight if mixed is None else mixed.add_(part, alpha=weight)
-        assert mixed is not None, "at least one style"
+        mixed = mix_transfers(
+            content_features, styles, lambda style: encoder(style, [LAYER])[LAYER], transform
+        )
         decoded = decoder(blend_strength(content_features, mixed, alpha))
         decoded = decoded[..., :h, :w].float()
         return decoded.clamp_(0.0, 1.0) if clamp else decoded
@@ -121,19 +134,38 @@ def network() -> Network:
 def transfer_inputs(
     inputs: Inputs, plan: Plan, stage: StagePlan, stylise: Stylise, alpha: float
 ) -> torch.Tensor:
-    """One ``stylise`` pass over prepared ``inputs`` at ``stage``'s sizes (before
-    ``finish``), on the plan's device and in its precision.
+    """One ``stylise`` pass over prepared ``inputs`` at ``stage``'s sizes
+    (:func:`stage_tensors`; before ``finish``), on the plan's device and in its precision."""
+    content, styles = stage_tensors(inputs, plan, stage)
+    with autocast(plan.device, plan.dtype):
+        return stylise(content, styles, alpha)
 
-    Each style is brought to the output's scale × ``style_scale``, as for the optimisation.
-    """
+
+def stage_tensors(
+    inputs: Inputs, plan: Plan, stage: StagePlan
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]]]:
+    """The content and the weighted styles of ``inputs`` at ``stage``'s sizes, on the plan's
+    device: each style at the output's scale × ``style_scale``, as for the optimisation."""
     content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
     region = inputs.regions[0]
     styles = [
         (to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(plan.device), weight)
         for (style, weight), wh in zip(region.styles, stage.styles, strict=True)
     ]
-    with autocast(plan.device, plan.dtype):
-        return stylise(content.to(plan.device), styles, alpha)
+    return content.to(plan.device), styles
+
+
+def prepare(
+    content: Image.Image, styles: Sequence[Image.Image], options: Options, network: Network
+) -> tuple[Inputs, Plan, StagePlan]:
+    """The inputs, the plan for ``network`` (its device configured) and its one stage."""
+    inputs = prepare_inputs(content, styles, options)
+    # The optimisation's memory estimate with no history: generous for a pass without
+    # gradients, which frees each activation once the next layer is computed.
+    plan = resolve(options, inputs, network)
+    configure(plan.device)
+    (stage,) = plan.stages
+    return inputs, plan, stage
 
 
 def run_pass(
@@ -153,16 +185,11 @@ def run_pass(
     raises :class:`Interrupted` (the pass itself is not interrupted: it takes seconds).
     """
     started = time.perf_counter()
-    inputs = prepare_inputs(content, styles, options)
-    # The optimisation's memory estimate with no history: generous for a pass without
-    # gradients, which frees each activation once the next layer is computed.
-    plan = resolve(options, inputs, network)
-    configure(plan.device)
+    inputs, plan, stage = prepare(content, styles, options, network)
     stylise = make(plan.device)
     if cancel is not None and cancel.is_set():
         raise Interrupted(None, 0)
     alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
-    (stage,) = plan.stages
     image = transfer_inputs(inputs, plan, stage, stylise, alpha)
     seconds = time.perf_counter() - started
     if callback is not None:
@@ -203,19 +230,11 @@ class FloatRounds:
             raise PainterlyError(
                 "--preserve-color works on 8-bit images; leave it out with float rounds"
             )
-        inputs = prepare_inputs(content, styles, options)
-        self.plan = resolve(options, inputs, network)
-        configure(self.plan.device)
-        (stage,) = self.plan.stages
-        device = self.plan.device
-        self.content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
-        self.content = self.content.to(device)
-        self.styles = [
-            to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(device)
-            for (style, _), wh in zip(inputs.regions[0].styles, stage.styles, strict=True)
-        ]
+        inputs, self.plan, stage = prepare(content, styles, options, network)
+        self.content, weighted = stage_tensors(inputs, self.plan, stage)
+        self.styles = [style for style, _ in weighted]
         self.alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
-        self._stylise = make(device)
+        self._stylise = make(self.plan.device)
 
     def step(self, current: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """``current`` stylised with ``style`` (one of :attr:`styles`, or the content)."""

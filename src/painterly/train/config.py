@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from painterly.config.options import MAX_SEED, TRANSFORMS
 from painterly.config.values import read_choice, read_integer, read_number, read_path
 from painterly.errors import PainterlyError
 
-TRANSFORMS = ("adain", "wct")
-"""How the content latent takes the style's statistics (ArtFlow §3.4): per channel (AdaIN)
-or across channels (whitening and colouring)."""
 MIN_CROP = 16
 """Smallest crop: relu4_1 is 8 times smaller than the image, so 16 px keep 2 × 2 positions to
 take a standard deviation over."""
@@ -22,7 +20,6 @@ CROP_MULTIPLE = 4
 """The flow squeezes 2 × 2 pixels twice, so a crop's side is a multiple of 4."""
 MAX_SIDE = 4096
 MAX_COUNT = 10**9
-MAX_SEED = 2**64 - 1
 RUN_LENGTH = ("iterations", "checkpoint_every", "sample_every")
 """Fields that say how long to train and how often to write, not what is learnt: a resumed
 run may change them."""
@@ -42,27 +39,19 @@ def _setting(default: Any, help: str, read: Reader, **meta: Any) -> Any:
     return field(default=default, metadata={"help": help, "read": read, **meta})
 
 
+def _folder(what: str, flag: str) -> Any:
+    """A required folder setting."""
+    help = f"folder of {what} (the images directly in it)"
+    return field(metadata={"help": help, "read": read_path, "flag": flag, "metavar": "DIR"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """What an ArtFlow training run learns from and how (An et al. 2021, §4.1: Adam, lr 1e-4
     with inverse decay, batch 4, 256-px crops, content weight 0.1, style weight 1)."""
 
-    content_dir: str = field(
-        metadata={
-            "help": "folder of content photographs (the images directly in it)",
-            "read": read_path,
-            "flag": "--content",
-            "metavar": "DIR",
-        }
-    )
-    style_dir: str = field(
-        metadata={
-            "help": "folder of style images (the images directly in it)",
-            "read": read_path,
-            "flag": "--style",
-            "metavar": "DIR",
-        }
-    )
+    content_dir: str = _folder("content photographs", "--content")
+    style_dir: str = _folder("style images", "--style")
     width: int = _setting(512, "hidden channels of each coupling network", _integer(1, MAX_SIDE))
     crop: int = _setting(
         256,
