@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 import painterly
-from painterly.config.options import Options
+from painterly.config.options import FEED_FORWARD, Options
+from painterly.config.schedule import Stage
 from painterly.controls.colour import rgb_to_yiq, to_array
 from painterly.engine import session
 from painterly.errors import PainterlyError
@@ -321,3 +322,9 @@ def test_cli_refuses_what_a_feed_forward_method_cannot_do(
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and words in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("method", FEED_FORWARD)
+def test_one_pass_methods_make_one_stage_at_the_size_not_the_default_coarse_to_fine(method):
+    options = Options.build(method=method, size=512)  # auto would be three stages here
+    assert options.stages == (Stage(512, options.iterations),)

@@ -537,7 +537,10 @@ class Options:
     @property
     def stages(self) -> tuple[Stage, ...]:
         """The schedule: ``scales``, :func:`~painterly.config.schedule.auto_stages`, or one
-        stage at ``size``."""
+        stage at ``size`` (always, for the one-pass methods: the default ``auto`` is the
+        optimisation's)."""
+        if self.method in FEED_FORWARD:
+            return (Stage(self.size, self.iterations),)
         if isinstance(self.scales, str):
             return auto_stages(self.size, self.iterations)
         return self.scales or (Stage(self.size, self.iterations),)
