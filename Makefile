@@ -33,12 +33,12 @@ example: weights
 
 test: weights
 	$(PY) -m pytest -q
-	$(VENV)/bin/ruff check benchmarks src tests
+	$(VENV)/bin/ruff check benchmarks src tests tools
 	$(VENV)/bin/mypy
 
 lint: setup
-	$(VENV)/bin/ruff check benchmarks src tests
-	$(VENV)/bin/ruff format --check benchmarks src tests
+	$(VENV)/bin/ruff check benchmarks src tests tools
+	$(VENV)/bin/ruff format --check benchmarks src tests tools
 	$(VENV)/bin/mypy
 
 # matplotlib for the plot; the peers' environments are made by the harness itself.

@@ -1,5 +1,6 @@
 """The figures of docs/artflow.md from a training run's files: the loss curve from its loss
-log (JSON lines) and its latest sample sheet, both into docs/images.
+log (JSON lines), its sample sheets at several iterations, and a sheet of the model beside
+AdaIN and WCT on pairs none of them trained on, all into docs/images.
 
     PYTHONPATH=src python docs/artflow_figures.py out/artflow-w64/artflow.safetensors
 """
@@ -15,7 +16,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,12 +54,86 @@ def loss_curve(log: Path, target: Path) -> Path:
     return target
 
 
-def latest_samples(folder: Path, target: Path) -> Path:
-    """The sample sheet of the latest iteration, as a JPEG."""
+SAMPLE_SHEETS = 4
+"""Sample sheets shown, spread evenly over the run (the last one always)."""
+PAIRS = (
+    ("images/content/tubingen.jpg", "images/style/starry_night.jpg"),
+    ("datasets/photos/deb-lomiri-1.jpg", "images/style/the_scream.jpg"),
+    ("images/content/tubingen.jpg", "images/style/composition_vii.jpg"),
+    ("datasets/photos/skimage-2.jpg", "images/style/wave.jpg"),
+)
+"""Content × style pairs of the comparison (the styles are not in the training set)."""
+COLUMNS = ("photograph", "style", "adain", "wct", "artflow-adain", "artflow-wct")
+SIDE = 192
+"""Long side of each picture of the comparison (the style at the same long side)."""
+
+
+def sample_sheets(folder: Path, target: Path) -> Path:
+    """:data:`SAMPLE_SHEETS` sample sheets side by side, the last of the run at the right,
+    each captioned with its iteration."""
     sheets = sorted(folder.glob("iter-*.png"))
     if not sheets:
         raise SystemExit(f"no sample sheets in {folder}")
-    Image.open(sheets[-1]).convert("RGB").save(target, quality=88)
+    chosen = [
+        sheets[round(i * (len(sheets) - 1) / (SAMPLE_SHEETS - 1))] for i in range(SAMPLE_SHEETS)
+    ]
+    chosen = list(dict.fromkeys(chosen))
+    pictures = [Image.open(path).convert("RGB") for path in chosen]
+    width = sum(p.width for p in pictures) + 8 * (len(pictures) - 1)
+    height = max(p.height for p in pictures) + 16
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = 0
+    for path, picture in zip(chosen, pictures, strict=True):
+        draw.text((x + 2, 2), f"iteration {int(path.stem.split('-')[1]):,}", fill="black")
+        sheet.paste(picture, (x, 16))
+        x += picture.width + 8
+    sheet.save(target, quality=85)
+    return target
+
+
+def comparison(model: Path, target: Path) -> Path:
+    """The pairs of :data:`PAIRS` through AdaIN and WCT (the genuine decoder) and through
+    the flow of ``model`` with each transform in its latent, one row a pair."""
+    from painterly.io.images import load_image, resize_long_side, to_image, to_tensor
+    from painterly.methods.adain import adaptive_instance_norm
+    from painterly.methods.artflow import TRANSFORMS, transfer
+    from painterly.methods.feedforward import decoder_pass
+    from painterly.methods.wct import whiten_colour
+    from painterly.train.store import load_flow
+
+    device = torch.device("cpu")
+    flow = load_flow(model)
+    passes = {
+        "adain": decoder_pass(adaptive_instance_norm, device),
+        "wct": decoder_pass(whiten_colour, device),
+    }
+    shared = ROOT.parent / "shared"
+    rows = []
+    for content_path, style_path in PAIRS:
+        content = to_tensor(resize_long_side(load_image(shared / content_path), SIDE))
+        style = to_tensor(resize_long_side(load_image(shared / style_path), SIDE))
+        with torch.inference_mode():
+            row = [content, style] + [passes[n](content, [(style, 1.0)], 1.0) for n in passes]
+            row += [transfer(flow, content, [(style, 1.0)], TRANSFORMS[t], 1.0) for t in TRANSFORMS]
+        rows.append([to_image(picture[0]) for picture in row])
+    gap, top = 4, 16
+    width = sum(max(row[i].width for row in rows) for i in range(len(COLUMNS)))
+    width += gap * (len(COLUMNS) - 1)
+    heights = [max(p.height for p in row) for row in rows]
+    sheet = Image.new("RGB", (width, top + sum(heights) + gap * (len(rows) - 1)), "white")
+    draw = ImageDraw.Draw(sheet)
+    lefts = [0]
+    for i in range(len(COLUMNS) - 1):
+        lefts.append(lefts[-1] + max(row[i].width for row in rows) + gap)
+    for name, left in zip(COLUMNS, lefts, strict=True):
+        draw.text((left + 2, 2), name, fill="black")
+    y = top
+    for row, height in zip(rows, heights, strict=True):
+        for picture, left in zip(row, lefts, strict=True):
+            sheet.paste(picture, (left, y))
+        y += height + gap
+    sheet.save(target, quality=85)
     return target
 
 
@@ -68,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = TrainPaths.beside(args.model)
     IMAGES.mkdir(parents=True, exist_ok=True)
     print(loss_curve(paths.log, IMAGES / "artflow-loss.png"))
-    print(latest_samples(paths.samples, IMAGES / "artflow-samples.jpg"))
+    print(sample_sheets(paths.samples, IMAGES / "artflow-samples.jpg"))
+    print(comparison(args.model, IMAGES / "artflow-comparison.jpg"))
     return 0
 
 

@@ -3,8 +3,8 @@
     PYTHONPATH=src python docs/leak_figures.py [--only adain,wct,gatys] [--out out/leak]
 
 Each run is its own ``painterly leak`` process (its wall time is the user's); their outputs
-go to ``--out``. Then the curves of one run per method (:data:`CURVES`) are drawn into
-``docs/images/content-leak-curves.png``, the sheets of :data:`SHEETS` copied to
+go to ``--out``. Then the curves of the runs are drawn, several runs a figure, into
+``docs/images/content-leak-*.png`` (:data:`FIGURES`), the sheets of :data:`SHEETS` copied to
 ``docs/images/content-leak-NAME.jpg`` (each ≤ 300 KB already) and the table of
 docs/content-leak.md printed as Markdown. ``--only ""`` redraws from finished runs.
 """
@@ -12,6 +12,7 @@ docs/content-leak.md printed as Markdown. ``--only ""`` redraws from finished ru
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -37,10 +38,31 @@ RUNS: dict[str, list[str]] = {
     "wct-128": ["--method", "wct", "--size", "128"],
     "adain-512": ["--method", "adain", "--size", "512"],
     "wct-512": ["--method", "wct", "--size", "512"],
+    "artflow-adain": ["--method", "artflow", "--size", "192"],
+    "artflow-wct": ["--method", "artflow", "--transform", "wct", "--size", "192"],
+    "adain-float": ["--method", "adain", "--size", "192", "--between", "float"],
+    "wct-float": ["--method", "wct", "--size", "192", "--between", "float"],
+    "artflow-adain-float": ["--method", "artflow", "--size", "192", "--between", "float"],
+    "artflow-wct-float": [
+        "--method",
+        "artflow",
+        "--transform",
+        "wct",
+        "--size",
+        "192",
+        "--between",
+        "float",
+    ],  # fmt: skip
 }
-CURVES = ("gatys", "adain", "wct")
-"""The runs drawn together, one per method (those that have been run)."""
-SHEETS = ("gatys", "adain", "wct")
+FIGURES = {
+    "curves": ("gatys", "adain", "wct"),
+    "curves-artflow": ("artflow-adain", "artflow-wct", "artflow-adain-float", "artflow-wct-float"),
+    "curves-float": ("adain-float", "wct-float", "artflow-adain-float", "artflow-wct-float"),
+}
+"""docs/images/content-leak-NAME.png → the runs drawn together in it (those that have been
+run): the decoder methods through 8-bit images, artflow both ways, and all four one-pass
+methods with float tensors between the rounds."""
+SHEETS = ("gatys", "adain", "wct", "artflow-adain", "artflow-wct")
 ROUNDS = 20
 TABLE_ROUNDS = (1, 5, 10, 20)
 
@@ -53,10 +75,19 @@ def command(name: str, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def stem(name: str) -> str:
+    """What ``painterly leak`` calls run ``name``'s files: METHOD[-TRANSFORM][-float]."""
+    flags = RUNS[name]
+    method = flags[1]
+    if method == "artflow":
+        given = flags.index("--transform") + 1 if "--transform" in flags else None
+        method += "-" + (flags[given] if given else "adain")
+    return f"{method}-float" if "--between" in flags else method
+
+
 def report_of(out: Path, name: str) -> dict | None:
     """The JSON report of run ``name``, if it has been made."""
-    method = RUNS[name][1]
-    path = out / name / f"{method}-leak.json"
+    path = out / name / f"{stem(name)}-leak.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -99,12 +130,14 @@ def main() -> int:
         print(" ".join(command(name, args.out)), file=sys.stderr, flush=True)
         subprocess.run(command(name, args.out), check=True)
         print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    reports = [r for n in CURVES if (r := report_of(args.out, n))]
-    if reports:
-        target = IMAGES / "content-leak-curves.png"
-        write_atomically(target, lambda temp: plot_curves(reports, Path(temp)), overwrite=True)
+    for figure, names in FIGURES.items():
+        reports = [r for n in names if (r := report_of(args.out, n))]
+        if reports:
+            target = IMAGES / f"content-leak-{figure}.png"
+            draw = functools.partial(plot_curves, reports)
+            write_atomically(target, lambda temp, draw=draw: draw(Path(temp)), overwrite=True)
     for name in SHEETS:
-        sheet = args.out / name / f"{RUNS[name][1]}-leak-sheet.jpg"
+        sheet = args.out / name / f"{stem(name)}-leak-sheet.jpg"
         if sheet.exists():
             shutil.copyfile(sheet, IMAGES / f"content-leak-{name}.jpg")
     print(table(args.out))

@@ -116,3 +116,17 @@ def test_the_seed_sets_the_rotations():
     first = a.blocks[0][0].invconv.weight()
     assert torch.equal(first, b.blocks[0][0].invconv.weight())
     assert not torch.equal(first, c.blocks[0][0].invconv.weight())
+
+
+def test_the_shipped_flow_inverts_exactly_on_a_photograph(content_image):
+    from painterly.io.images import to_tensor
+    from painterly.models.weights import trained_file
+    from painterly.train.store import load_flow
+
+    flow = load_flow(trained_file("artflow"))
+    x = to_tensor(content_image.resize((64, 48)))
+    z = flow(x)
+    assert z.shape == (1, 48, 12, 16)
+    assert _relative_error(flow.reverse(z), x) <= 1e-5
+    last = [step.coupling.net[4].weight for block in flow.blocks for step in block]
+    assert all(w.abs().max() > 0 for w in last), "trained: no coupling is still at its zeros"

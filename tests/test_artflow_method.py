@@ -1,5 +1,5 @@
 """--method artflow through the options, the API, the command line and the studio, with a
-model file as `painterly train artflow` writes it (a small flow: nothing is shipped yet)."""
+model file as `painterly train artflow` writes it (a small flow) and with the shipped one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from PIL import Image
 import painterly
 from painterly.config.options import Options
 from painterly.errors import PainterlyError
-from painterly.methods import artflow
 from painterly.models.artflow import ProjectionFlow
 from painterly.train.store import save_flow
 
@@ -61,10 +60,50 @@ def test_any_size_comes_back_at_its_own_size(one_thread, model, content_image, s
     assert out.size == (50, 38)  # 38 is no multiple of 4: padded, then cropped back
 
 
-def test_without_a_shipped_model_auto_is_refused_in_one_sentence(content_image, style_image):
-    assert artflow.SHIPPED is None
-    with pytest.raises(PainterlyError, match="no ArtFlow model is shipped"):
+def test_auto_stylises_with_the_shipped_model(one_thread, content_image, style_image):
+    out = _run(content_image, style_image, size=64)
+    photo = np.asarray(content_image.resize(out.size, Image.Resampling.LANCZOS), float)
+    assert out.size == (64, 48)
+    assert np.abs(np.asarray(out, float) - photo).mean() > 3.0, "the shipped flow paints"
+
+
+@pytest.fixture
+def shipped_copy(tmp_path, monkeypatch):
+    """The shipped model copied to a folder the registry is pointed at, to be damaged."""
+    from painterly.models import weights
+
+    folder = tmp_path / "trained"
+    folder.mkdir()
+    copy = folder / weights.TRAINED["artflow"].file
+    copy.write_bytes((weights.TRAINED_DIR / copy.name).read_bytes())
+    monkeypatch.setattr(weights, "TRAINED_DIR", folder)
+    return copy
+
+
+def test_a_missing_or_damaged_shipped_model_is_refused_in_one_sentence(
+    shipped_copy, content_image, style_image
+):
+    data = bytearray(shipped_copy.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    shipped_copy.write_bytes(bytes(data))
+    with pytest.raises(PainterlyError, match="are damaged: their SHA-256 is not the registered"):
         _run(content_image, style_image, size=64)
+    shipped_copy.unlink()
+    with pytest.raises(PainterlyError, match="are missing .*; reinstall painterly"):
+        _run(content_image, style_image, size=64)
+
+
+def test_weights_list_shows_the_shipped_model_and_what_made_it(capsys, shipped_copy):
+    from painterly.commands import main
+
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"artflow            shipped at {shipped_copy} (SHA-256 checked)" in out
+    assert "made: painterly train artflow --width" in out
+    shipped_copy.write_bytes(b"")
+    assert main(["weights", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "artflow            the artflow weights that ship with painterly" in listed
 
 
 def test_a_damaged_model_file_is_refused_in_one_sentence(tmp_path, content_image, style_image):
@@ -89,7 +128,7 @@ def test_options_that_do_not_fit_artflow_are_refused(values, words):
         Options.build(**values)
 
 
-def test_cli_stylises_with_a_model_file_and_refuses_without_one(
+def test_cli_stylises_with_a_model_file_and_refuses_a_missing_one(
     capsys, tmp_path, image_files, model, one_thread
 ):
     from painterly.commands import main
@@ -102,20 +141,18 @@ def test_cli_stylises_with_a_model_file_and_refuses_without_one(
     with Image.open(out) as image:
         assert image.size == (64, 48)
     missing = tmp_path / "missing.png"
-    code = main([*given[:3], str(missing), *given[4:]])
+    code = main([*given[:3], str(missing), *given[4:], "--artflow-model", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 2
-    assert len(err.strip().splitlines()) == 1 and "no ArtFlow model is shipped" in err, err
+    assert len(err.strip().splitlines()) == 1 and "does not exist or is not a file" in err, err
     assert not missing.exists()
 
 
-def test_the_studio_offers_no_artflow_until_a_model_ships(tmp_path):
+def test_the_studio_offers_artflow_with_the_shipped_model_only(tmp_path):
     pytest.importorskip("fastapi")
-    from painterly.studio.service import check_options, studio_methods
+    from painterly.studio.service import check_options
 
-    assert studio_methods() == ["gatys", "adain", "wct"]
-    with pytest.raises(PainterlyError, match="this version has none yet"):
-        check_options({"method": "artflow"}, 1)
+    assert check_options({"method": "artflow", "transform": "wct"}, 1).transform == "wct"
     with pytest.raises(PainterlyError, match="artflow_model must be one of auto"):
         check_options({"method": "artflow", "artflow_model": str(tmp_path / "m")}, 1)
 
@@ -136,7 +173,7 @@ def test_leak_with_float_rounds_gives_the_photograph_back_from_an_artflow_round_
         "--between", "float",
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    report = json.loads((out / "artflow-float-leak.json").read_text())
+    report = json.loads((out / "artflow-adain-float-leak.json").read_text())
     assert report["between"] == "float" and len(report["rounds"]) == 2
     # Exact in float: f⁻¹ undoes f, and AdaIN with the photograph's own statistics undoes
     # the first transfer; 8-bit images between the passes would lose that.

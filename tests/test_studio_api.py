@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 from PIL import Image
 from studio_helpers import WRITE, in_process, png_bytes
@@ -254,6 +255,19 @@ def test_delete_removes_the_job_and_its_files(client, tmp_path):
     assert not folder.exists()
     assert client.get(f"/api/jobs/{job['id']}").status_code == 404
     assert client.delete(f"/api/jobs/{job['id']}").status_code == 404
+
+
+def test_an_artflow_job_paints_with_the_shipped_model(client):
+    assert "artflow" in client.get("/api/options").json()["methods"]
+    job = _job(client, {"method": "artflow", "transform": "wct", "size": 48})
+    final = _finish(client, job["id"])
+    assert final["state"] == "done", final
+    result = client.get(client.get(f"/api/jobs/{job['id']}").json()["urls"]["result"])
+    image = Image.open(io.BytesIO(result.content))
+    assert image.size == (48, 36)
+    photo = Image.open(io.BytesIO(png_bytes("tubingen.jpg", 64))).convert("RGB").resize((48, 36))
+    difference = np.abs(np.asarray(image.convert("RGB"), float) - np.asarray(photo, float))
+    assert difference.mean() > 3.0, "the job stylised, not copied, the photograph"
 
 
 def test_restart_queues_a_cancelled_job_again(idle):

@@ -153,7 +153,9 @@ def command(argv: Sequence[str]) -> int:
         )
     between = args.pop("between")
     options = Options.build(**args)
-    label = options.method if between == "8bit" else f"{options.method}-float"
+    # artflow names its transform: artflow-adain and artflow-wct are two methods in the paper.
+    name = f"artflow-{options.transform}" if options.method == "artflow" else options.method
+    label = name if between == "8bit" else f"{name}-float"
     if between == "float" and options.method not in ONE_PASS:
         raise PainterlyError(
             f"--between float needs a one-pass method ({', '.join(ONE_PASS)}); "
@@ -202,6 +204,7 @@ def command(argv: Sequence[str]) -> int:
     unrelated = compare(style_at_size, content)
     report = {
         "method": options.method,
+        "label": label,
         "between": between,
         "content": content_path,
         "styles": style_paths,

@@ -32,9 +32,16 @@ def command(argv: Sequence[str]) -> int:
         for source in weights.SOURCES.values():
             print(f"{source.name:18} {weights.source_status(source.name)}")
             print(f"{'':18} {source.package}: {source.description}; licence: {source.licence}")
+        for model in weights.TRAINED.values():
+            print(printable(f"{model.name:18} {weights.trained_status(model.name)}"))
+            print(f"{'':18} painterly: {model.description}; licence: {model.licence}")
+            print(f"{'':18} made: {model.made}; data: {model.data}")
         return 0
     for name in args.names or list(weights.SOURCES):
-        path = weights.fetch(name, log=lambda msg: print(printable(msg), file=sys.stderr))
+        if name in weights.TRAINED:  # nothing to fetch: it ships inside the package
+            path = weights.trained_file(name)
+        else:
+            path = weights.fetch(name, log=lambda msg: print(printable(msg), file=sys.stderr))
         print(printable(f"{name}: {path}"))
     return 0
 

@@ -26,7 +26,6 @@ from PIL import Image
 from painterly.config.options import Options
 from painterly.engine.optimize import Cancel, Progress
 from painterly.engine.plan import Network
-from painterly.errors import PainterlyError
 from painterly.methods.adain import adaptive_instance_norm
 from painterly.methods.base import Result
 from painterly.methods.feedforward import (
@@ -39,6 +38,7 @@ from painterly.methods.feedforward import (
 )
 from painterly.methods.wct import whiten_colour
 from painterly.models.artflow import STRIDE, ProjectionFlow
+from painterly.models.weights import trained_file
 
 TRANSFORMS: dict[str, Transform] = {"adain": adaptive_instance_norm, "wct": whiten_colour}
 """The latent transfers, by the name ``--transform`` takes."""
@@ -47,18 +47,9 @@ MEMORY_BOUND = "conv4_1"
 optimisation's margins), which bounds the flow's pass for widths up to 512: its widest
 moment is a coupling's hidden activations, width/4 floats a pixel at half the side, two or
 three alive at once."""
-SHIPPED: Path | None = None
-"""The model file that ships with the package, once one is trained (issue 16): until then
-``--artflow-model auto`` is refused with :data:`NOT_SHIPPED` and the studio, which takes no
-model files, offers no artflow."""
-NOT_SHIPPED = (
-    "no ArtFlow model is shipped with this version of painterly yet; train one with "
-    "'painterly train artflow' and give it with --artflow-model FILE"
-)
-NOT_SHIPPED_STUDIO = (
-    "method artflow needs the ArtFlow model that ships with painterly, and this version has "
-    "none yet (the command line takes one you trained: --artflow-model FILE)"
-)
+SHIPPED = "artflow"
+"""The registered name (:data:`painterly.models.weights.TRAINED`) of the flow that ships with
+the package, what ``--artflow-model auto`` means."""
 
 
 def crop_to_stride(image: torch.Tensor, stride: int) -> torch.Tensor:
@@ -99,12 +90,8 @@ def transfer(
 def load(options: Options, device: torch.device) -> ProjectionFlow:
     """The flow ``options.artflow_model`` names, on ``device``; kept for the next run while
     the file is unchanged (``painterly leak`` runs a pass a round)."""
-    if options.artflow_model != "auto":
-        path = Path(options.artflow_model)
-    elif SHIPPED is not None:
-        path = SHIPPED
-    else:
-        raise PainterlyError(NOT_SHIPPED)
+    auto = options.artflow_model == "auto"
+    path = trained_file(SHIPPED) if auto else Path(options.artflow_model)
     try:
         stat = path.stat()
         where = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)

@@ -9,6 +9,10 @@ by painterly. Each original is checksummed, converted once to painterly's canoni
 kept as ``<cache>/NAME-<sha256[:12]>.safetensors`` with a ``.sha256`` sidecar, so later loads
 need neither the archive nor pickle, and a damaged cache file is noticed and rebuilt.
 
+Weights painterly trained itself (:data:`TRAINED`: the ArtFlow flow) are not fetched: they
+ship inside the package, in ``trained/`` beside this module, and :func:`trained_file`
+checks their SHA-256 against the registry before they are used.
+
 The canonical VGG-19 state dict (what :class:`painterly.models.vgg.VGG19` takes) is
 ``preprocess.weight`` (3×3×1×1) and ``preprocess.bias`` (3), a 1×1 convolution that maps RGB
 in [0, 1] to the network's own input convention, then ``conv1_1.weight`` (OIHW) /
@@ -38,6 +42,7 @@ early (say after ``conv3_1``) as long as its convolutions run without gaps from 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -62,6 +67,11 @@ from painterly.models.vgg import CONV_NAMES, CONV_SHAPES
 
 _CAFFE = "Caffe: BGR, 0–255, mean subtracted"
 _VGG_LICENCE = "weights CC BY 4.0 (Visual Geometry Group, Oxford); packaging code MIT"
+_ARTFLOW_SHA256 = "960554d4f028342402da59f07673f18f4d4a5de76d626423d64a20033842bc10"
+_ARTFLOW_MADE = (
+    "painterly train artflow --width 64 --crop 128 --batch 4 --lr 0.0004 (seed 0), 4734 "
+    "iterations in 2.5 h on AMD family 25 model 1 (Zen 3), AVX2, no native bf16"
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,42 @@ SOURCES: dict[str, WeightSource] = {
 }
 
 _KIND_LABEL = {"vgg19": "VGG-19 weights", "adain-decoder": "AdaIN decoder weights"}
+
+
+@dataclass(frozen=True)
+class TrainedWeights:
+    """Weights painterly trained itself and ships inside the package (in ``trained/`` beside
+    this module): the one kind of large binary kept in the repository."""
+
+    name: str
+    kind: str  # "artflow"
+    file: str  # name in TRAINED_DIR
+    sha256: str
+    made: str  # the training run: command, iterations, time, machine
+    data: str  # what it learnt from, and where the sources and licences are listed
+    licence: str
+    description: str
+
+
+TRAINED_DIR = Path(__file__).with_name("trained")
+TRAINED: dict[str, TrainedWeights] = {
+    model.name: model
+    for model in (
+        TrainedWeights(
+            name="artflow",
+            kind="artflow",
+            file="artflow.safetensors",
+            sha256=_ARTFLOW_SHA256,
+            made=_ARTFLOW_MADE,
+            data="the 266 photographs and 251 public-domain paintings of the project's "
+            "training set (their sources and licences: docs/artflow.md, Training data)",
+            licence="MIT (painterly); trained through the VGG-19 weights of Oxford's Visual "
+            "Geometry Group (CC BY 4.0)",
+            description="ArtFlow projection flow (An et al. 2021), trained by painterly with "
+            "AdaIN in its latent, stored as float32 (float16 changed pixels by up to 2.4 levels)",
+        ),
+    )
+}
 
 # Sequential indices of VGG-19's convolutions: torchvision's ``features`` (ReLU after each conv,
 # max-pool after each block) and the AdaIN Sequential (one more: a reflection pad before each).
@@ -228,12 +274,49 @@ def source_status(name: str) -> str:
     return "not installed"
 
 
+def trained_file(name: str) -> Path:
+    """The shipped file of the trained weights ``name``, after checking its SHA-256 against
+    the registry (once per version of the file: a stylisation may ask for it every run)."""
+    model = TRAINED[name]
+    path = TRAINED_DIR / model.file
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is None or not path.is_file():
+        raise PainterlyError(
+            f"the {model.name} weights that ship with painterly are missing ({path}); "
+            "reinstall painterly"
+        )
+    if _sha256_cached(str(path), stat.st_mtime_ns, stat.st_size) != model.sha256:
+        raise PainterlyError(
+            f"the {model.name} weights that ship with painterly ({path}) are damaged: their "
+            f"SHA-256 is not the registered {model.sha256[:12]}…; reinstall painterly"
+        )
+    return path
+
+
+def trained_status(name: str) -> str:
+    """One line for ``painterly weights list``: shipped and intact, or what is wrong."""
+    try:
+        return f"shipped at {trained_file(name)} (SHA-256 checked)"
+    except PainterlyError as error:
+        return str(error)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    """:func:`_sha256_file` of ``path``; the modification time and size only key the cache."""
+    return _sha256_file(Path(path))
+
+
 # --- registry sources: locate, verify, convert, cache --------------------------------------
 
 
 def _source(name: str) -> WeightSource:
     if name not in SOURCES:
-        raise PainterlyError(f"unknown weights {name!r}; known names: {', '.join(SOURCES)}")
+        known = ", ".join([*SOURCES, *TRAINED])
+        raise PainterlyError(f"unknown weights {name!r}; known names: {known}")
     return SOURCES[name]
 
 

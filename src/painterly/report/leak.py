@@ -191,7 +191,8 @@ def plot_curves(reports: Sequence[dict], path: Path) -> None:
         for report in reports:
             rounds = [r["round"] for r in report["rounds"]]
             values = [r[key] for r in report["rounds"]]
-            (line,) = axis.plot(rounds, values, marker="o", markersize=3, label=report["method"])
+            name = report.get("label", report["method"])  # reports before labels had none
+            (line,) = axis.plot(rounds, values, marker="o", markersize=3, label=name)
             trip = report.get("round_trip")
             if trip:
                 axis.axhline(trip[key], color=line.get_color(), linestyle=":", linewidth=1)

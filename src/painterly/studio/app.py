@@ -30,7 +30,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from painterly import __version__
-from painterly.config.options import field_default, option_fields
+from painterly.config.options import METHODS, field_default, option_fields
 from painterly.config.presets import PRESETS
 from painterly.errors import PainterlyError
 from painterly.studio.guard import Access, Guard, SecurityHeaders
@@ -42,7 +42,6 @@ from painterly.studio.service import (
     STUDIO_CHOICES,
     Studio,
     examples,
-    studio_methods,
 )
 from painterly.studio.store import FINISHED, Job
 from painterly.studio.uploads import DecodeSlots, UploadRejected
@@ -233,7 +232,7 @@ def create_app(studio: Studio, *, access: Access, start_workers: bool = True) ->
     def options() -> dict[str, Any]:
         return {
             "fields": option_schema(),
-            "methods": studio_methods(),
+            "methods": list(METHODS),
             "presets": {name: dict(values) for name, values in PRESETS.items()},
             "examples": list(examples()),
             "limits": {

@@ -25,7 +25,7 @@ from typing import IO, Any
 import torch
 from PIL import Image
 
-from painterly.config.options import INITS, METHODS, Options
+from painterly.config.options import INITS, Options
 from painterly.controls.inputs import blend_weights
 from painterly.engine.plan import Network, working_sizes
 from painterly.errors import PainterlyError
@@ -85,12 +85,6 @@ STUDIO_CHOICES = {
 }
 """Options that may name a file elsewhere, limited here to the values that name none (and,
 for ``weights``, to the registered VGG-19 weights: a decoder's are no encoder)."""
-
-
-def studio_methods() -> list[str]:
-    """The methods a job may choose: all but artflow while no model ships (the studio takes
-    no model files)."""
-    return [m for m in METHODS if m != "artflow" or artflow.SHIPPED is not None]
 
 
 def examples() -> dict[str, Path]:
@@ -157,8 +151,6 @@ def check_options(values: Any, styles: int) -> Options:
         raise PainterlyError(
             f"a job may make at most {MAX_EVALUATIONS:,} evaluations (iterations, over all stages)"
         )
-    if options.method == "artflow" and artflow.SHIPPED is None:
-        raise PainterlyError(artflow.NOT_SHIPPED_STUDIO)
     blend_weights(styles, options.style_blend)
     return options
 

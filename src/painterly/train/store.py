@@ -131,11 +131,19 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise PainterlyError(f"{shown} is not a painterly ArtFlow checkpoint.") from None
 
 
-def save_flow(flow: ProjectionFlow, path: Path, info: dict[str, str], overwrite: bool) -> None:
-    """Write the flow's state (floating point as float32) as safetensors, with its shape
-    (width, blocks, steps), :data:`MODEL_FORMAT` and ``info`` as metadata."""
+def save_flow(
+    flow: ProjectionFlow,
+    path: Path,
+    info: dict[str, str],
+    overwrite: bool,
+    dtype: torch.dtype = torch.float32,
+) -> None:
+    """Write the flow's state (floating point as ``dtype``: float16 halves a shipped file) as
+    safetensors, with its shape (width, blocks, steps), :data:`MODEL_FORMAT` and ``info`` as
+    metadata. :func:`load_flow` computes in float32 whatever the file holds, so the flow stays
+    exactly invertible."""
     tensors = {
-        key: (value.float() if value.is_floating_point() else value).detach().cpu().contiguous()
+        key: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
         for key, value in flow.state_dict().items()
     }
     metadata = {
