@@ -63,7 +63,6 @@ PAIRS = (
     ("datasets/photos/skimage-2.jpg", "images/style/wave.jpg"),
 )
 """Content × style pairs of the comparison (the styles are not in the training set)."""
-COLUMNS = ("photograph", "style", "adain", "wct", "artflow-adain", "artflow-wct")
 SIDE = 192
 """Long side of each picture of the comparison (the style at the same long side)."""
 
@@ -94,46 +93,43 @@ def sample_sheets(folder: Path, target: Path) -> Path:
 
 def comparison(model: Path, target: Path) -> Path:
     """The pairs of :data:`PAIRS` through AdaIN and WCT (the genuine decoder) and through
-    the flow of ``model`` with each transform in its latent, one row a pair."""
+    the flow of ``model`` with each transform in its latent, one row a pair, on a contact
+    sheet of :mod:`painterly.report.sheets` (at most 300 KB as JPEG)."""
     from painterly.io.images import load_image, resize_long_side, to_image, to_tensor
     from painterly.methods.adain import adaptive_instance_norm
     from painterly.methods.artflow import TRANSFORMS, transfer
     from painterly.methods.feedforward import decoder_pass
     from painterly.methods.wct import whiten_colour
+    from painterly.report.sheets import Cell, Sheet, jpeg_copy, render_sheet
     from painterly.train.store import load_flow
 
     device = torch.device("cpu")
     flow = load_flow(model)
-    passes = {
-        "adain": decoder_pass(adaptive_instance_norm, device),
-        "wct": decoder_pass(whiten_colour, device),
+    decoded = {"adain": adaptive_instance_norm, "wct": whiten_colour}
+    passes = {name: decoder_pass(t, device) for name, t in decoded.items()} | {
+        f"artflow-{name}": lambda c, s, a, t=t: transfer(flow, c, s, t, a)
+        for name, t in TRANSFORMS.items()
     }
     shared = ROOT.parent / "shared"
-    rows = []
-    for content_path, style_path in PAIRS:
+    results: dict[str, Image.Image] = {}
+    cells = []
+    for row, (content_path, style_path) in enumerate(PAIRS):
         content = to_tensor(resize_long_side(load_image(shared / content_path), SIDE))
         style = to_tensor(resize_long_side(load_image(shared / style_path), SIDE))
         with torch.inference_mode():
-            row = [content, style] + [passes[n](content, [(style, 1.0)], 1.0) for n in passes]
-            row += [transfer(flow, content, [(style, 1.0)], TRANSFORMS[t], 1.0) for t in TRANSFORMS]
-        rows.append([to_image(picture[0]) for picture in row])
-    gap, top = 4, 16
-    width = sum(max(row[i].width for row in rows) for i in range(len(COLUMNS)))
-    width += gap * (len(COLUMNS) - 1)
-    heights = [max(p.height for p in row) for row in rows]
-    sheet = Image.new("RGB", (width, top + sum(heights) + gap * (len(rows) - 1)), "white")
-    draw = ImageDraw.Draw(sheet)
-    lefts = [0]
-    for i in range(len(COLUMNS) - 1):
-        lefts.append(lefts[-1] + max(row[i].width for row in rows) + gap)
-    for name, left in zip(COLUMNS, lefts, strict=True):
-        draw.text((left + 2, 2), name, fill="black")
-    y = top
-    for row, height in zip(rows, heights, strict=True):
-        for picture, left in zip(row, lefts, strict=True):
-            sheet.paste(picture, (left, y))
-        y += height + gap
-    sheet.save(target, quality=85)
+            pictures = [content, style] + [
+                run(content, [(style, 1.0)], 1.0) for run in passes.values()
+            ]
+        for col, picture in enumerate(pictures):
+            key = f"{row}-{col}"
+            results[key] = to_image(picture[0])
+            cells.append(Cell(key, "", "", {}, "", row=row, col=col))
+    note = f"{model.name} beside the AdaIN decoder; styles not in the training set"
+    sheet = Sheet("artflow", "ArtFlow beside AdaIN and WCT", note, "", tuple(cells),
+                  cols=("photograph", "style", *passes))  # fmt: skip
+    picture, _ = render_sheet(sheet, note, results, results.__getitem__)
+    small, quality = jpeg_copy(picture)
+    small.save(target, quality=quality, subsampling=0)
     return target
 
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.run import machine  # noqa: E402
-from painterly.io.images import load_image, to_tensor  # noqa: E402
+from painterly.io.images import load_image, resize_long_side, to_tensor  # noqa: E402
 from painterly.methods.artflow import TRANSFORMS, transfer  # noqa: E402
 from painterly.models.weights import TRAINED, TRAINED_DIR  # noqa: E402
 from painterly.train.store import TrainPaths, load_flow, save_flow  # noqa: E402
@@ -36,10 +36,7 @@ SIDE = 256
 
 
 def _check_image(name: str) -> torch.Tensor:
-    image = load_image(ROOT / "examples" / name)
-    scale = SIDE / max(image.size)
-    image = image.resize((round(image.width * scale), round(image.height * scale)))
-    return to_tensor(image)
+    return to_tensor(resize_long_side(load_image(ROOT / "examples" / name), SIDE))
 
 
 def main() -> int:

@@ -279,15 +279,12 @@ def trained_file(name: str) -> Path:
     the registry (once per version of the file: a stylisation may ask for it every run)."""
     model = TRAINED[name]
     path = TRAINED_DIR / model.file
-    try:
-        stat = path.stat()
-    except OSError:
-        stat = None
-    if stat is None or not path.is_file():
+    if not path.is_file():
         raise PainterlyError(
             f"the {model.name} weights that ship with painterly are missing ({path}); "
             "reinstall painterly"
         )
+    stat = path.stat()
     if _sha256_cached(str(path), stat.st_mtime_ns, stat.st_size) != model.sha256:
         raise PainterlyError(
             f"the {model.name} weights that ship with painterly ({path}) are damaged: their "
