@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES
 from PIL import Image, ImageFilter
 
 from painterly.commands import main
@@ -81,6 +82,15 @@ def test_identity_method_leaks_nothing(content_image, style_image):
         assert record["ssim"] == pytest.approx(1.0) and record["edges"] == pytest.approx(1.0)
     _, back, trip = leak.round_trip(content_image, style_image, lambda c, s: c)
     assert trip["ssim"] == pytest.approx(1.0) and trip["edges"] == pytest.approx(1.0)
+
+
+def test_an_output_that_is_its_resized_input_scores_one():
+    # A method working at a smaller size than the photograph's gets it resized; giving that
+    # back exactly (a reversible method's round trip) must score 1, not what resampling the
+    # photograph straight to the comparison size instead differs by.
+    photo = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB")
+    received = photo.resize((192, 144), Image.Resampling.LANCZOS)
+    assert leak.compare(received, photo) == {"ssim": 1.0, "edges": 1.0}
 
 
 def test_a_method_that_returns_the_style_keeps_no_more_than_the_style_does(
