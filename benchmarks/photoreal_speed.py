@@ -5,16 +5,20 @@ The content is examples/tubingen.jpg at ``--size`` px on its long side; the styl
 is the content blurred, recoloured and given some noise, which the smoothing has to take out.
 Each timing is the best of ``--repeats`` runs, the least disturbed sample on a shared machine;
 the exact smoothing's peak traced memory is measured once more against
-:func:`~painterly.controls.photoreal.laplacian_bytes`. Targets on a 2-core CPU at 512 px:
-fast ≤ 5 s, exact ≤ 60 s.
+:func:`~painterly.controls.photoreal.laplacian_bytes`. Then whole runs through the API, on
+Tübingen with a photograph as the style: adain and wct with each smoothing, and the photo
+preset's optimisation for ``--evaluations`` evaluations with and without the matting term.
+Targets of issue 17 on a 2-core CPU at 512 px: adain/wct + fast ≤ 5 s, + exact ≤ 60 s, the
+optimisation with the term ≤ 2× without.
 
-    PYTHONPATH=src python benchmarks/photoreal_speed.py [--size 512] [--repeats 3]
+    PYTHONPATH=src python benchmarks/photoreal_speed.py [--size N] [--repeats N] [--evaluations N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -23,25 +27,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from painterly.controls import photoreal
-from painterly.controls.colour import from_array, to_array
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from benchmarks.run import machine  # noqa: E402
+from painterly import Options, run  # noqa: E402
+from painterly.controls import photoreal  # noqa: E402
+from painterly.controls.colour import from_array, to_array  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
 # A mild colour cast, as a style transfer's output might have.
 CAST = np.array([[0.9, 0.1, 0.0], [0.0, 0.8, 0.2], [0.1, 0.1, 0.7]])
-
-
-def cpu() -> str:
-    """The CPU's model name, family and model, from /proc/cpuinfo."""
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        return "unknown CPU"
-    name = info.get("model name", "unknown CPU")
-    return f"{name} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
 
 
 def images(size: int) -> tuple[Image.Image, Image.Image]:
@@ -66,6 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=512, help="long side in px (512)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, best kept (3)")
+    parser.add_argument(
+        "--evaluations", type=int, default=50, help="of the optimisation, with and without (50)"
+    )
     args = parser.parse_args()
 
     load = os.getloadavg()[0]  # before this run adds its own
@@ -84,7 +83,7 @@ def main() -> None:
     tracemalloc.stop()
     bound = photoreal.laplacian_bytes(width, height)
 
-    print(f"CPU: {cpu()}, {os.cpu_count()} cores; load average {load:.2f}")
+    print(f"CPU: {machine()['cpu_kind']}, {os.cpu_count()} cores; load average {load:.2f}")
     if load > 1.5:
         print("  (the machine was busy: the times below are slower than an idle machine's)")
     print(f"image: {width}×{height} px, best of {args.repeats}")
@@ -95,6 +94,27 @@ def main() -> None:
     print(
         f"smooth_exact peak traced memory: {peak / 1e6:.1f} MB ({peak / (width * height):.0f} "
         f"bytes/px); laplacian_bytes: {bound / 1e6:.1f} MB ({bound / peak:.2f}× the peak)"
+    )
+
+    runs(args.size, args.repeats, args.evaluations)
+
+
+def runs(size: int, repeats: int, evaluations: int) -> None:
+    """Whole runs through the API at ``size`` px: the one-pass methods with each smoothing,
+    then the photo preset's optimisation with and without its matting term."""
+    content = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB")
+    style = Image.open(EXAMPLES / "rocket.jpg").convert("RGB")  # a photograph
+    for method in ("adain", "wct"):
+        for smoothing in ("off", "fast", "exact"):
+            options = Options.build(method=method, size=size, photo_smooth=smoothing)
+            seconds = best_time(lambda o=options: run(content, style, o), repeats)
+            print(f"{method} + {smoothing} smoothing: {seconds:.2f} s")
+    photo = Options.build(preset="photo", size=size, iterations=evaluations, photo_smooth="off")
+    with_term = best_time(lambda: run(content, style, photo), 1)
+    without = best_time(lambda: run(content, style, photo.replace(matting_weight=0)), 1)
+    print(
+        f"photo preset, {evaluations} evaluations: {with_term:.1f} s with the matting term, "
+        f"{without:.1f} s without: {with_term / without:.2f}× (target ≤ 2×)"
     )
 
 

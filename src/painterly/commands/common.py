@@ -53,6 +53,9 @@ def option_argv(given: dict[str, object]) -> list[str]:
     }
     argv: list[str] = []
     for name, value in given.items():
+        if value is True:  # a switch such as --photorealistic
+            argv.append(flags[name])
+            continue
         for text in value if isinstance(value, list) else [value]:
             argv += [flags[name], str(text)]
     return argv
@@ -71,6 +74,15 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     )
     for f in option_fields():
         default = field_default(f)
+        if f.metadata.get("switch"):
+            group.add_argument(
+                option_flag(f),
+                dest=f.name,
+                action="store_const",
+                const=True,
+                help=f.metadata["help"],
+            )
+            continue
         choices = f.metadata.get("choices")
         metavar = f.metadata.get("metavar") or ("|".join(choices) if choices else None)
         if metavar is None:

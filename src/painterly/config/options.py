@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from painterly.config.presets import PAINTERLY, PAPER_STYLE_LAYERS, PRESETS
+from painterly.config.presets import PAINTERLY, PAPER_STYLE_LAYERS, PHOTOREALISTIC, PRESETS
 from painterly.config.schedule import (
     MAX_ITERATIONS,
     MAX_SIZE,
@@ -26,8 +26,16 @@ from painterly.config.schedule import (
     read_scales,
     total,
 )
-from painterly.config.values import read_choice, read_integer, read_number, read_path, shown
+from painterly.config.values import (
+    read_choice,
+    read_integer,
+    read_number,
+    read_path,
+    read_switch,
+    shown,
+)
 from painterly.controls.colour import PRESERVE_COLOR
+from painterly.controls.photoreal import SMOOTHING
 from painterly.engine.losses import CONVENTIONS, STYLE_LOSSES
 from painterly.errors import PainterlyError
 from painterly.models.vgg import PADDINGS, canonical_layer
@@ -308,6 +316,29 @@ class Options:
         choices=STYLE_LOSSES,
     )
     tv_weight: float = _opt(0.0, f"weight of the total-variation smoothness term ({_WEIGHTS})")
+    matting_weight: float = _opt(
+        0.0,
+        "λ of the photorealism term of Luan et al. (2017), Σ_c V_cᵀ 𝓛 V_c with 𝓛 the matting "
+        "Laplacian of the content: it keeps the output, in every 3×3 window, an affine "
+        "function of the photograph's colours, so edges stay where they are (0: off; "
+        f"--method gatys only; the photo preset: 5000; {_WEIGHTS})",
+    )
+    photo_smooth: str = _opt(
+        "off",
+        "after any method, make the result piecewise like the photograph (Li et al. 2018, "
+        "§3.2): exact (the closed-form solve with the content's matting affinity; tens of "
+        "seconds at 512 px), fast (a guided filter with the photograph as the guide, He et "
+        "al. 2010; about a second) or off",
+        choices=SMOOTHING,
+    )
+    photorealistic: bool = _opt(
+        False,
+        "keep the result a photograph, for a style that is a photograph too: with gatys the "
+        "photo preset (Deep Photo Style Transfer's term, weights and layers, then "
+        "--photo-smooth fast), with adain, wct and artflow --photo-smooth fast; options "
+        "given as well win",
+        switch=True,
+    )
     finish_tv: float = _opt(
         PAINTERLY["finish_tv"],
         "weight of a total-variation term added in the last stage only (the only one when "
@@ -443,6 +474,8 @@ class Options:
         set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
         set_(self, "weights", read_path(self.weights, "weights"))
         set_(self, "transform", read_choice(self.transform, "transform", TRANSFORMS))
+        set_(self, "photo_smooth", read_choice(self.photo_smooth, "photo smooth", SMOOTHING))
+        set_(self, "photorealistic", read_switch(self.photorealistic, "photorealistic"))
         model = read_path(self.artflow_model, "artflow model")
         set_(self, "artflow_model", "auto" if model.lower() == "auto" else model)
         self._check_method()
@@ -473,7 +506,7 @@ class Options:
                     "--strength balances content against style, so it needs both content and "
                     "style layers"
                 )
-        for name in ("content_weight", "style_weight", "tv_weight", "finish_tv"):
+        for name in ("content_weight", "style_weight", "tv_weight", "finish_tv", "matting_weight"):
             what = name.replace("_", " ")
             set_(self, name, read_number(getattr(self, name), what, maximum=MAX_WEIGHT))
 
@@ -509,6 +542,11 @@ class Options:
             )
         if self.method not in FEED_FORWARD:
             return
+        if self.matting_weight:
+            raise PainterlyError(
+                f"--matting-weight is a term of the optimisation (--method gatys); after "
+                f"--method {self.method} use --photo-smooth to keep the result photographic"
+            )
         if self.masks:
             raise PainterlyError(
                 f"--method {self.method} paints the whole image with the blended styles; "
@@ -566,7 +604,14 @@ class Options:
             raise PainterlyError(
                 f"unknown preset {shown(preset)}; presets are {', '.join(PRESETS)}"
             )
-        return cls._create(merge(PRESETS[preset] if preset is not None else {}, values))
+        base = dict(PRESETS[preset]) if preset is not None else {}
+        if read_switch(values.get("photorealistic", False), "photorealistic"):
+            # The method's photorealistic settings over the preset's; what is given wins.
+            method = read_choice(
+                values.get("method", base.get("method", "gatys")), "method", METHODS
+            )
+            base.update(PHOTOREALISTIC[method])
+        return cls._create(merge(base, values))
 
     def replace(self, **values: Any) -> Options:
         """A copy with some values changed, by the rules of :func:`merge` (as :meth:`build`)."""

@@ -129,3 +129,25 @@ def read_path(value: Any, what: str) -> str:
     if "\0" in text:
         raise PainterlyError(f"{what} contains a NUL character, which no file name can hold")
     return text
+
+
+_SWITCH = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
+
+
+def read_switch(value: Any, what: str) -> bool:
+    """A bool, or a text such as ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``
+    (a form or a saved options file may hold either); nothing else, not even a number."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _SWITCH:
+        return _SWITCH[value.strip().lower()]
+    raise PainterlyError(f"{what} is true or false, not {shown(value)}")

@@ -3,7 +3,8 @@ the regions and their styles, and the last step that restores the content's colo
 
 Shared by every method and by ``painterly sweep``, so each control means the same
 everywhere: several styles blended by weight (``style_blend``), regions painted by masks
-(``masks``, Gatys et al. 2017 §4), and colour preservation (``preserve_color``, §5).
+(``masks``, Gatys et al. 2017 §4), colour preservation (``preserve_color``, §5) and the
+photorealistic smoothing of the result (``photo_smooth``, Li et al. 2018 §3.2).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PIL import Image
 from painterly.config.options import Options
 from painterly.controls.colour import prepare_colour
 from painterly.controls.masks import load_masks
+from painterly.controls.photoreal import smooth
 from painterly.errors import PainterlyError
 from painterly.io.images import load_image
 
@@ -35,12 +37,14 @@ class Inputs:
 
     ``content`` and the region styles are what the network sees (luminance only under
     ``preserve_color=luminance``); ``finish`` turns an output or progress image into the
-    final one.
+    final one's colours, ``final`` a result into the final image: ``finish`` and then
+    ``--photo-smooth`` (too slow to run on every progress image).
     """
 
     content: Image.Image
     regions: tuple[Region, ...]
     finish: Callable[[Image.Image], Image.Image]
+    final: Callable[[Image.Image], Image.Image]
 
     @property
     def styles(self) -> list[Image.Image]:
@@ -82,6 +86,7 @@ def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options:
         raise PainterlyError("give at least one style image, or regions with --mask")
     else:
         weights = blend_weights(len(styles), options.style_blend)
+    photograph = content
     content, styles, finish = prepare_colour(options.preserve_color, content, styles)
     if options.masks:
         regions = tuple(
@@ -89,4 +94,8 @@ def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options:
         )
     else:
         regions = (Region(tuple(zip(styles, weights, strict=True))),)
-    return Inputs(content, regions, finish)
+
+    def final(image: Image.Image) -> Image.Image:
+        return smooth(finish(image), photograph, options.photo_smooth)
+
+    return Inputs(content, regions, finish, final)

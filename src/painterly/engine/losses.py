@@ -348,6 +348,32 @@ def _keras_style_layer(g, a, n: int, m: int, image_pixels: int) -> torch.Tensor:
     return (g - a).pow(2).sum() / (4.0 * 9 * float(image_pixels) ** 2)
 
 
+def _neural_style_layer(g, a, n: int, m: int, image_pixels: int) -> torch.Tensor:
+    # jcjohnson/neural-style divides the Gram by the layer's N·M elements and takes the mean
+    # squared error over its N² entries: Σ(G − A)² / (N⁴ M²), which is 4·E_l / N².
+    return 4.0 * style_layer_loss(g, a, n, m) / (n * n)
+
+
+def _neural_style_tv(image: torch.Tensor) -> torch.Tensor:
+    # neural-style's TV gradient is strength × the differences in 0–255 units: the gradient
+    # of half the squared differences.
+    return 0.5 * total_variation(image * 255.0)
+
+
+def matting_loss(image: torch.Tensor, laplacian: torch.Tensor) -> torch.Tensor:
+    """L_m = Σ_c V_c[O]ᵀ 𝓛 V_c[O] (Luan et al. 2017, "Deep Photo Style Transfer", Eq. 2).
+
+    ``image`` is the 1×3×H×W output O in [0, 1]; V_c[O] its channel c as a vector of the
+    H·W pixels in row-major order; ``laplacian`` the N×N matting Laplacian 𝓛 of the
+    content (Levin et al. 2008) as a sparse CSR tensor in float64. It is small where O is,
+    in every 3 × 3 window, an affine function of the content's colours, so penalising it
+    keeps the output's edges where the photograph's are. Computed in float64: 𝓛's rows sum
+    to zero only to rounding, and its entries are large (ε = 10⁻⁷ in flat windows).
+    """
+    v = image.reshape(image.shape[1], -1).t().double()  # N × 3
+    return (v * (laplacian @ v)).sum().float()
+
+
 def _keras_tv(image: torch.Tensor) -> torch.Tensor:
     # In 0–255 pixel units like the example's preprocessed image.
     return total_variation(image * 255.0, exponent=2.5)
@@ -384,6 +410,14 @@ CONVENTIONS: dict[str, Convention] = {
             _keras_style_layer,
             _keras_tv,
             "the Keras example: Σ(F−P)², Σ(G−A)²/(36·(rows·cols)²), TV^1.25 in 0–255 units",
+        ),
+        Convention(
+            "neural-style",
+            _mse,
+            _neural_style_layer,
+            _neural_style_tv,
+            "jcjohnson/neural-style, which Deep Photo Style Transfer builds on: mean squared "
+            "error of features and of Grams / (N·M), TV in 0–255 units",
         ),
     )
 }

@@ -1,10 +1,12 @@
 """The objective of image optimisation: α·L_content + β·L_style + λ_tv·TV (Gatys et al. 2016,
-Eq. 7) against the precomputed :class:`~painterly.engine.targets.Targets` of one stage."""
+Eq. 7), plus λ·L_m (Luan et al. 2017) with ``--matting-weight``, against the precomputed
+:class:`~painterly.engine.targets.Targets` of one stage."""
 
 from __future__ import annotations
 
 import functools
 import operator
+import warnings
 
 import torch
 from torch.nn import functional as F
@@ -45,6 +47,10 @@ class Objective:
         # Its own generator, so the offsets depend on the seed alone, not on what else drew
         # from torch's global one.
         self.offsets = torch.Generator().manual_seed(options.seed)
+        # Built once per stage, from the content at the stage's size.
+        self.laplacian = (
+            content_laplacian(targets.content_image) if options.matting_weight else None
+        )
 
     def content_loss(
         self, features: dict[str, torch.Tensor], content: dict[str, torch.Tensor] | None = None
@@ -132,8 +138,31 @@ class Objective:
             terms["style"] = o.style_weight * self.style_loss(features, pixels)
         if o.tv_weight:
             terms["tv"] = o.tv_weight * c.tv(image)
+        if self.laplacian is not None:
+            terms["matting"] = o.matting_weight * losses.matting_loss(image, self.laplacian)
         terms["total"] = functools.reduce(operator.add, terms.values())
         return terms
+
+
+def content_laplacian(content: torch.Tensor) -> torch.Tensor:
+    """The matting Laplacian of the 1×3×H×W ``content`` (:func:`painterly.controls.photoreal.
+    matting_laplacian`) as a float64 sparse CSR tensor on the content's device."""
+    from painterly.controls.photoreal import matting_laplacian
+
+    pixels = content[0].permute(1, 2, 0).detach().cpu().double().numpy()
+    csr = matting_laplacian(pixels)
+    with warnings.catch_warnings():
+        # "Sparse CSR tensor support is in beta": the product with a dense matrix and its
+        # gradient, all this needs, are tested (tests/test_photoreal_objective.py).
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype("int64")),
+            torch.from_numpy(csr.indices.astype("int64")),
+            torch.from_numpy(csr.data),
+            size=csr.shape,
+            dtype=torch.float64,
+            check_invariants=False,
+        ).to(content.device)
 
 
 def translate(image: torch.Tensor, dy: int, dx: int, reach: int) -> torch.Tensor:

@@ -17,7 +17,13 @@ import torch
 
 from painterly.config.options import Options
 from painterly.controls.inputs import Inputs
-from painterly.engine.runtime import check_fits, resolve_precision, run_bytes, select_device
+from painterly.engine.runtime import (
+    available_bytes,
+    check_fits,
+    resolve_precision,
+    run_bytes,
+    select_device,
+)
 from painterly.errors import PainterlyError
 from painterly.io.images import long_side_size
 
@@ -135,7 +141,27 @@ def resolve(options: Options, inputs: Inputs, network: Network) -> Plan:
     )
     plan = Plan(options, device, dtype, network, stages, content_size, style_sizes)
     _check_memory(plan)
+    _check_laplacians(plan)
     return plan
+
+
+def _check_laplacians(plan: Plan) -> None:
+    """Refuse, before any work, a matting Laplacian that would not fit in the host's memory
+    (:mod:`painterly.controls.photoreal` builds it there): the largest stage's for
+    ``--matting-weight``, the output's for ``--photo-smooth exact``."""
+    from painterly.controls.photoreal import check_laplacian_fits
+
+    o = plan.options
+    needs = []
+    if o.matting_weight:
+        biggest = max(plan.stages, key=lambda s: s.output[0] * s.output[1])
+        needs.append((biggest.output, "--matting-weight"))
+    if o.photo_smooth == "exact":
+        needs.append((plan.stages[-1].output, "--photo-smooth exact"))
+    if needs:
+        free = available_bytes(torch.device("cpu"))
+        for (width, height), what in needs:
+            check_laplacian_fits(width, height, what, free)
 
 
 def _check_memory(plan: Plan) -> None:

@@ -158,7 +158,7 @@ class Session:
 
         Raises:
             Interrupted: ``cancel`` was set or Ctrl-C pressed; its ``best`` is the best
-                image so far, finished like a result (colours restored).
+                image so far, finished like a result (colours restored, smoothed).
         """
         options = options or self.plan.options
         stages = self.plan.stages if stages is None else stages
@@ -189,7 +189,8 @@ class Session:
             )
             done, seconds = done + outcome.iterations, seconds + outcome.seconds
             if outcome.stopped:
-                raise Interrupted(render(outcome.image), done)
+                final = self.inputs.final(to_image(objective.compose(outcome.image)))
+                raise Interrupted(final, done)
             image, losses = objective.compose(outcome.image), outcome.losses
         assert image is not None, "a schedule has at least one stage"
         return Outcome(image, losses, done, seconds)

@@ -191,6 +191,7 @@ def run_pass(
         raise Interrupted(None, 0)
     alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
     image = transfer_inputs(inputs, plan, stage, stylise, alpha)
+    final = inputs.final(to_image(image))
     seconds = time.perf_counter() - started
     if callback is not None:
         callback(
@@ -199,15 +200,13 @@ def run_pass(
                 total=1,
                 losses={},
                 elapsed=seconds,
-                render=lambda: inputs.finish(to_image(image)),
+                render=lambda: final,
                 stage_size=stage.output,
                 stage_iteration=1,
                 stage_total=1,
             )
         )
-    return Result(
-        image=inputs.finish(to_image(image)), options=options, iterations=1, seconds=seconds
-    )
+    return Result(image=final, options=options, iterations=1, seconds=seconds)
 
 
 class FloatRounds:

@@ -9,6 +9,7 @@ plan, calibrate ``--strength`` with pilot runs of the same session, run the sche
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -101,12 +102,14 @@ def run_session(
     if options.strength is not None:
         options = calibrate_strength(session, options, cancel)
     outcome = session.run(options, callback, cancel)
+    started = time.perf_counter()
+    image = session.inputs.final(to_image(outcome.image))
     return Result(
-        image=session.inputs.finish(to_image(outcome.image)),
+        image=image,
         options=options,
         losses=outcome.losses,
         iterations=outcome.iterations,
-        seconds=outcome.seconds,
+        seconds=outcome.seconds + time.perf_counter() - started,
     )
 
 

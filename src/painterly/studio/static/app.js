@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const MAIN = ["method", "preset", "size", "iterations", "preserve_color", "seed", "strength"];
+const MAIN = ["method", "preset", "size", "iterations", "preserve_color", "seed", "strength",
+              "photorealistic"];
 const FINISHED = ["done", "failed", "cancelled", "interrupted"];
 const state = { schema: null, content: null, styles: [], parent: null, job: null, source: null };
 
@@ -68,6 +69,7 @@ async function loadSchema() {
   fillSelect($("preserve-color"), byName.preserve_color.choices, false);
   for (const name of ["size", "iterations", "seed"]) $(name).placeholder = String(byName[name].default);
   $("method").title = byName.method.help;
+  $("photorealistic").parentElement.title = byName.photorealistic.help;
   const advanced = $("advanced");
   for (const field of schema.fields) {
     if (MAIN.includes(field.name)) continue;
@@ -139,6 +141,7 @@ function formOptions() {
   set("preserve_color", $("preserve-color").value);
   set("seed", $("seed").value);
   if ($("use-strength").checked) set("strength", $("strength").value);
+  if ($("photorealistic").checked) options.photorealistic = true;
   for (const input of document.querySelectorAll("[data-option]")) set(input.dataset.option, input.value.trim());
   return options;
 }
@@ -176,6 +179,7 @@ function prefill(job) {
   $("iterations").value = options.iterations ?? "";
   $("preserve-color").value = options.preserve_color || "none";
   $("seed").value = options.seed ?? "";
+  $("photorealistic").checked = options.photorealistic === true;
   $("use-strength").checked = options.strength !== undefined && options.strength !== null;
   $("strength").disabled = !$("use-strength").checked;
   if ($("use-strength").checked) $("strength").value = options.strength;
