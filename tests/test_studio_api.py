@@ -20,6 +20,7 @@ from studio_helpers import WRITE, in_process, png_bytes
 pytest.importorskip("fastapi")
 
 from painterly.io.files import write_json  # noqa: E402
+from painterly.report.similarity import edge_agreement  # noqa: E402
 from painterly.studio.service import Studio  # noqa: E402
 from painterly.studio.uploads import Limits  # noqa: E402
 from painterly.studio.worker import position_path  # noqa: E402
@@ -268,6 +269,21 @@ def test_an_artflow_job_paints_with_the_shipped_model(client):
     photo = Image.open(io.BytesIO(png_bytes("tubingen.jpg", 64))).convert("RGB").resize((48, 36))
     difference = np.abs(np.asarray(image.convert("RGB"), float) - np.asarray(photo, float))
     assert difference.mean() > 3.0, "the job stylised, not copied, the photograph"
+
+
+def test_a_photorealistic_job_smooths_its_result_along_the_photographs_edges(client):
+    fields = {f["name"]: f for f in client.get("/api/options").json()["fields"]}
+    assert fields["photorealistic"]["default"] is False
+    results = []
+    for photorealistic in (False, True):
+        options = {"method": "wct", "size": 48, "photorealistic": photorealistic}
+        job = _job(client, options)
+        assert _finish(client, job["id"])["state"] == "done"
+        result = client.get(client.get(f"/api/jobs/{job['id']}").json()["urls"]["result"])
+        results.append(Image.open(io.BytesIO(result.content)).convert("RGB"))
+    photo = Image.open(io.BytesIO(png_bytes("tubingen.jpg", 64))).convert("RGB").resize((48, 36))
+    plain, smoothed = (edge_agreement(image, photo) for image in results)
+    assert smoothed > plain + 0.1, (plain, smoothed)
 
 
 def test_restart_queues_a_cancelled_job_again(idle):

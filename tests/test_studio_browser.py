@@ -115,11 +115,14 @@ def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, 
         assert page.locator("#styles-chosen .chip").count() == 1
         assert page.is_visible("#rerun-note")
         page.fill("#iterations", "2")
+        assert not page.is_checked("#photorealistic")
+        page.check("#photorealistic")  # the photo preset, with the matting term
         page.click("#start")
         page.wait_for_selector(f"#gallery .card:nth-child(2)[data-job='{first}']")
         second = page.get_attribute("#gallery .card:nth-child(1)", "data-job")
         rerun = server.get(f"/api/jobs/{second}")
         assert rerun["parent"] == first and rerun["options"]["iterations"] == "2"
+        assert rerun["options"]["photorealistic"] is True
         assert rerun["styles"] == server.get(f"/api/jobs/{first}")["styles"]
         assert page.evaluate("window.pwned") is None
         assert errors == []
