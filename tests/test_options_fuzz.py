@@ -181,6 +181,11 @@ def test_any_flag_text_is_refused_in_one_line_or_reaches_the_output_check(
     code, out, err = _painterly("no-such-content.png", "-o", missing_output, f"{flag}={text}")
 
     field = FLAGS.get(flag)
+    assert code == 2 and out == ""
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    if field and field.metadata.get("switch"):  # a switch takes no value at all
+        assert err.startswith(f"painterly: error: argument {flag}: ignored explicit argument"), err
+        return
     name = field.name if field else flag[2:]
     value = [text] if field and field.metadata.get("action") == "append" else text
     try:

@@ -19,6 +19,7 @@ PRESET_SCHEDULES = {
     "gatys2016": {"stages": ((512, 500),), "size": 512, "iterations": 500},
     "gatys-notebook": {"stages": ((512, 500), (800, 200)), "size": 800, "iterations": 700},
     "keras-example": {"stages": ((400, 1000),), "size": 400, "iterations": 1000},
+    "photo": {"stages": ((512, 1000),), "size": 512, "iterations": 1000},
 }
 
 # explicit schedule values → {preset: the stages the run must have}.
@@ -30,6 +31,7 @@ CASES = {
             "gatys2016": ((64, 500),),
             "gatys-notebook": ((64, 700),),
             "keras-example": ((64, 1000),),
+            "photo": ((64, 1000),),
         },
     ),
     "iterations": (
@@ -39,6 +41,7 @@ CASES = {
             "gatys2016": ((512, 3),),
             "gatys-notebook": ((800, 3),),
             "keras-example": ((400, 3),),
+            "photo": ((512, 3),),
         },
     ),
     "size and iterations": ({"size": "64", "iterations": "3"}, ((64, 3),)),
@@ -51,6 +54,7 @@ CASES = {
             "gatys2016": ((128, 200), (256, 200), (512, 100)),
             "gatys-notebook": ((200, 280), (400, 280), (800, 140)),
             "keras-example": ((200, 800), (400, 200)),
+            "photo": ((128, 400), (256, 400), (512, 200)),
         },
     ),
     "none": (
@@ -60,6 +64,7 @@ CASES = {
             "gatys2016": ((512, 500),),
             "gatys-notebook": ((800, 700),),
             "keras-example": ((400, 1000),),
+            "photo": ((512, 1000),),
         },
     ),
     "auto with size and iterations": (
@@ -73,6 +78,7 @@ CASES = {
             "gatys2016": ((64, 500),),
             "gatys-notebook": ((64, 700),),
             "keras-example": ((64, 1000),),
+            "photo": ((64, 1000),),
         },
     ),
     "stage list with the size and total it implies": (

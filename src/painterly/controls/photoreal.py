@@ -51,9 +51,9 @@ FAST_RADIUS = 35
 """The guided filter's radius, FastPhotoStyle's ``GIFSmoothing(r=35, eps=0.001)`` (demo.py)."""
 
 FAST_EPS = 1e-3
-"""The guided filter's ε for colours in [0, 1] (a colour variation of about 8 levels): FastPhotoStyle
-passes ε = 0.001 with 8-bit images, 0.001 / 255² ≈ 1.5e-8 here, which fits the decoders'
-texture as if it were the photograph's (edge correlation 0.57–0.91 on the four pairs of
+"""The guided filter's ε for colours in [0, 1] (a colour variation of about 8 levels):
+FastPhotoStyle passes ε = 0.001 with 8-bit images, 0.001 / 255² ≈ 1.5e-8 here, which fits the
+decoders' texture as if it were the photograph's (edge correlation 0.57–0.91 on the four pairs of
 docs/photorealistic.md after adain and wct); 1e-3 gives 0.68–0.95 with the colours moved as
 far (within 0.05)."""
 

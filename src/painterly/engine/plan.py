@@ -17,6 +17,7 @@ import torch
 
 from painterly.config.options import Options
 from painterly.controls.inputs import Inputs
+from painterly.controls.photoreal import check_laplacian_fits
 from painterly.engine.runtime import (
     available_bytes,
     check_fits,
@@ -149,8 +150,6 @@ def _check_laplacians(plan: Plan) -> None:
     """Refuse, before any work, a matting Laplacian that would not fit in the host's memory
     (:mod:`painterly.controls.photoreal` builds it there): the largest stage's for
     ``--matting-weight``, the output's for ``--photo-smooth exact``."""
-    from painterly.controls.photoreal import check_laplacian_fits
-
     o = plan.options
     needs = []
     if o.matting_weight:
