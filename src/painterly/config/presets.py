@@ -47,7 +47,7 @@ _AS_PUBLISHED: dict[str, object] = {
 # first evaluation. Their own last step is an edge-aware filter of the output (recursive,
 # radius 15); ours is the guided filter of --photo-smooth fast.
 PHOTO: dict[str, object] = {
-    **{k: v for k, v in _AS_PUBLISHED.items() if k != "tv_weight"},
+    **_AS_PUBLISHED,
     "weights": "vgg19-keras",  # the original, unnormalised VGG-19 that their Caffe model is
     "pooling": "max",
     "content_layers": {"conv4_2": 1.0},
