@@ -126,6 +126,7 @@ def main() -> int:
         content_path, style_path, title = PAIRS[name]
         content, style = load_image(content_path), load_image(style_path)
         results, cells = {}, []
+        earlier = records(log) if set(WAYS) - set(ways) else {}
         for i, (caption, settings) in enumerate(WAYS.items()):
             key = f"{name}-{i}"
             if caption in ways:
@@ -133,7 +134,7 @@ def main() -> int:
                 image.save(args.out / f"{key}.png")
             else:  # drawn from the earlier run's image and record
                 image = Image.open(args.out / f"{key}.png").convert("RGB")
-                seconds = records(log)[(name, caption)]["seconds"]
+                seconds = earlier[(name, caption)]["seconds"]
             results[key] = image
             at = i + 2  # after the photograph and the style
             label = (

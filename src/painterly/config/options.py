@@ -608,7 +608,7 @@ class Options:
         if read_switch(values.get("photorealistic", False), "photorealistic"):
             # The method's photorealistic settings over the preset's; what is given wins.
             method = read_choice(
-                values.get("method", base.get("method", "gatys")), "method", METHODS
+                values.get("method", base.get("method", cls.method)), "method", METHODS
             )
             base.update(PHOTOREALISTIC[method])
         return cls._create(merge(base, values))

@@ -198,7 +198,8 @@ def smooth_exact(
     products go to numpy's OpenBLAS, whose threads, on a 2-core machine with another job
     running, made it erratically up to 30× slower (23.7 s instead of 0.76 s with one BLAS
     thread at 256×192, to 1e-3); the same iteration with einsum's dot products took 0.72 s
-    there and 4.0 s at 512×384 with the load average at 2.6.
+    there and 4.0 s at 512×384 with the load average at 2.6 (at λ ≈ 1111; the default λ = 1e4
+    needs about three times the steps: 23 s at 512×384 on a quiet machine).
     (Running the three channels as one block, to read the matrix once a step, was slower.)
     """
     content = _fitted_content(stylised, content)
