@@ -10,11 +10,13 @@ from painterly.api import run
 from painterly.commands import main
 from painterly.config.options import FEED_FORWARD, METHODS, Options
 from painterly.config.presets import PHOTO
+from painterly.controls.inputs import prepare_inputs
 from painterly.controls.photoreal import matting_laplacian
 from painterly.engine import losses, plan
 from painterly.engine.objective import content_laplacian
 from painterly.errors import PainterlyError
-from painterly.io.images import to_tensor
+from painterly.io.images import to_image, to_tensor
+from painterly.methods import gatys
 from painterly.report.similarity import edge_agreement
 
 # --- the term (Luan et al. 2017, Eq. 2) ----------------------------------------------------
@@ -93,7 +95,7 @@ def test_photorealistic_chooses_the_photo_preset_for_gatys():
     options = Options.build(photorealistic=True)
     assert options.matting_weight == PHOTO["matting_weight"] > 0
     assert (options.weights, options.loss_convention) == ("vgg19-keras", "neural-style")
-    assert options.photo_smooth == "fast" and options.init == "content"
+    assert options.photo_smooth == "fast" and options.init == "gatys"
     assert Options.build(preset="photo") == options.replace(photorealistic=False)
 
 
@@ -151,6 +153,21 @@ def test_every_method_runs_photorealistic_and_keeps_the_edges(
     target = content_image.resize(photo.size, Image.Resampling.LANCZOS)
     assert edge_agreement(photo, target) >= edge_agreement(plain, target) - 0.02
     assert np.abs(np.asarray(photo, float) - np.asarray(plain, float)).mean() > 0.5
+
+
+def test_init_gatys_starts_from_a_plain_run_of_the_defaults(one_thread, content_image, style_image):
+    # Luan et al.'s two steps: the plain run is the defaults' (here 4 evaluations, the run's
+    # own count being fewer than the default's), then the photo run starts from its image.
+    options = Options.build(preset="photo", size=48, iterations=4, photo_smooth="off")
+    inputs = prepare_inputs(content_image, [style_image], options)
+    start = gatys.plain_run(options, inputs)
+    plain = run(content_image, style_image, Options.build(size=48, iterations=4)).image
+    assert np.array_equal(np.asarray(to_image(start)), np.asarray(plain))
+    seen: list = []
+    two_step = run(content_image, style_image, options, callback=seen.append).image
+    assert len(seen) == 8  # the plain run's 4 evaluations, then the photo run's 4
+    one_step = run(content_image, style_image, options.replace(init="content")).image
+    assert np.abs(np.asarray(two_step, float) - np.asarray(one_step, float)).mean() > 1
 
 
 def test_the_exact_smoothing_runs_after_a_method(one_thread, content_image, style_image):

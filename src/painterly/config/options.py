@@ -46,7 +46,9 @@ FEED_FORWARD = ("adain", "wct", "artflow")
 SIZE_SIDES = ("long", "short", "width", "height")
 POOLINGS = ("avg", "max")
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("noise", "content", "style", "adain")
+INITS = ("noise", "content", "style", "adain", "gatys")
+DERIVED_INITS = ("adain", "gatys")
+"""Starts that are the result of another run: the AdaIN pass, a plain run of the defaults."""
 PRECISIONS = ("auto", "fp32", "bf16")
 TRANSFORMS = ("adain", "wct")
 """ArtFlow's transfers in its latent."""
@@ -397,8 +399,9 @@ class Options:
     init: str = _opt(
         PAINTERLY["init"],
         "start image: noise (the paper), content (default), style, adain (the AdaIN result), "
+        "gatys (the result of a plain run of the defaults first: Luan et al.'s two steps), "
         "or an image file",
-        metavar="noise|content|style|adain|FILE",
+        metavar="noise|content|style|adain|gatys|FILE",
     )
     seed: int = _opt(
         0,

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from painterly.config.options import Options
+from painterly.config.options import DERIVED_INITS, Options
 from painterly.controls.inputs import Inputs
 from painterly.engine.objective import Objective
 from painterly.engine.optimize import Cancel, Outcome, Progress, Span, optimize
@@ -31,28 +31,30 @@ from painterly.models.vgg import VGG19
 
 NOISE_AMPLITUDE = 0.1
 
-AdainStart = Callable[[Plan, StagePlan], torch.Tensor]
-"""Makes ``--init adain``'s start image for a stage (see :mod:`painterly.methods.gatys`)."""
+DerivedStart = Callable[[str, Plan, StagePlan], torch.Tensor]
+"""Makes the start image of an ``--init`` that is another run's result (``adain``, ``gatys``:
+:data:`~painterly.config.options.DERIVED_INITS`) for a stage (see
+:mod:`painterly.methods.gatys`)."""
 
 
 def initial_image(
     options: Options,
     content: torch.Tensor,
     style_image: Image.Image,
-    adain: Callable[[], torch.Tensor] | None = None,
+    derived: Callable[[], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """White noise (the paper), the content, the style stretched to the output, the AdaIN
-    result (``adain()``), or a file.
+    """White noise (the paper), the content, the style stretched to the output, another
+    run's result (``derived()``: the AdaIN pass, or a plain gatys run), or a file.
 
     The noise is uniform in mid-grey ± NOISE_AMPLITUDE / 2: full-range noise leaves
     speckles that L-BFGS takes hundreds of evaluations to remove (the losses barely see
     single-pixel detail), while low-amplitude white noise starts as unbiased and ends clean.
     """
     _, _, h, w = content.shape
-    if options.init == "adain":
-        if adain is None:
-            raise ValueError("init adain needs the adain callable")
-        start = adain()
+    if options.init in DERIVED_INITS:
+        if derived is None:
+            raise ValueError(f"init {options.init} needs the callable that makes its start")
+        start = derived()
         if start.shape[-2:] != (h, w):
             start = F.interpolate(start, size=(h, w), mode="bicubic", align_corners=False)
         return start.clamp(0.0, 1.0).to(content.device)
@@ -83,10 +85,10 @@ class Session:
     """The encoder, targets and optimisation of one plan over one set of inputs.
 
     ``content_layers`` and ``style_layers`` are the layers the targets hold (default: the
-    plan's options'); a sweep asks for every layer any of its cells reads. ``adain`` makes
-    ``--init adain``'s start image. The options given to :meth:`run` may differ from the
-    plan's in what the objective and the start read (α, β, layers, init), never in the
-    device, precision or sizes, which are the plan's.
+    plan's options'); a sweep asks for every layer any of its cells reads. ``derive`` makes
+    the start image of ``--init adain`` and ``--init gatys``. The options given to
+    :meth:`run` may differ from the plan's in what the objective and the start read (α, β,
+    layers, init), never in the device, precision or sizes, which are the plan's.
     """
 
     def __init__(
@@ -96,7 +98,7 @@ class Session:
         *,
         content_layers: Sequence[str] | None = None,
         style_layers: Sequence[str] | None = None,
-        adain: AdainStart | None = None,
+        derive: DerivedStart | None = None,
         encoder: VGG19 | None = None,
     ) -> None:
         o = plan.options
@@ -106,7 +108,7 @@ class Session:
         self.inputs = inputs
         self.content_layers = list(o.content_layers if content_layers is None else content_layers)
         self.style_layers = list(o.style_layers if style_layers is None else style_layers)
-        self.adain = adain
+        self.derive = derive
         self.encoder = encoder or load_encoder(
             o.weights, o.pooling, o.padding, plan.last_layer, plan.device
         )
@@ -138,8 +140,8 @@ class Session:
         if previous is not None:
             w, h = stage.output
             return F.interpolate(previous, size=(h, w), mode="bicubic", align_corners=False)
-        adain = self.adain
-        make = (lambda: adain(self.plan, stage)) if adain is not None else None
+        derive = self.derive
+        make = (lambda: derive(options.init, self.plan, stage)) if derive is not None else None
         return initial_image(options, targets.content_image, targets.first_style, make)
 
     def run(

@@ -56,20 +56,63 @@ def session(
     inputs: Inputs,
     content_layers: Sequence[str] | None = None,
     style_layers: Sequence[str] | None = None,
+    callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
 ) -> Session:
-    """A session over ``plan`` whose ``--init adain`` uses these inputs; ``content_layers``
-    and ``style_layers`` are those its targets hold (default: the plan's options')."""
+    """A session over ``plan`` whose ``--init adain`` and ``--init gatys`` use these inputs
+    (the plain run of ``--init gatys`` reports to ``callback`` and stops on ``cancel``, and
+    is made once); ``content_layers`` and ``style_layers`` are those its targets hold
+    (default: the plan's options')."""
+    plain: list[torch.Tensor] = []
 
-    def adain(plan: Plan, stage: StagePlan) -> torch.Tensor:
-        from painterly.methods.adain import adaptive_instance_norm
-        from painterly.methods.feedforward import decoder_pass, transfer_inputs
+    def derive(init: str, plan: Plan, stage: StagePlan) -> torch.Tensor:
+        if init == "adain":
+            from painterly.methods.adain import adaptive_instance_norm
+            from painterly.methods.feedforward import decoder_pass, transfer_inputs
 
-        stylise = decoder_pass(adaptive_instance_norm, plan.device)
-        return transfer_inputs(inputs, plan, stage, stylise, 1.0)
+            stylise = decoder_pass(adaptive_instance_norm, plan.device)
+            return transfer_inputs(inputs, plan, stage, stylise, 1.0)
+        if not plain:
+            plain.append(plain_run(plan.options, inputs, callback, cancel))
+        return plain[0]
 
     return Session(
-        plan, inputs, content_layers=content_layers, style_layers=style_layers, adain=adain
+        plan, inputs, content_layers=content_layers, style_layers=style_layers, derive=derive
     )
+
+
+PLAIN_KEEPS = (
+    "size", "size_side", "style_scale", "style_blend", "masks", "preserve_color", "seed",
+    "device", "precision",
+)  # fmt: skip
+"""What the plain first run of ``--init gatys`` takes from the run's options: the inputs,
+the size and the machine; everything else is painterly's default."""
+
+
+def plain_run(
+    options: Options,
+    inputs: Inputs,
+    callback: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
+) -> torch.Tensor:
+    """The start image of ``--init gatys``: a run of painterly's defaults on the same
+    inputs, at the same size, regions, seed, device and precision (:data:`PLAIN_KEEPS`),
+    with the default number of evaluations or the run's own where that is fewer.
+
+    This is the first of Luan et al.'s (2017) two steps: the plain run moves the colours and
+    textures all the way to the style's, and the second run, with the matting term, pulls
+    the edges back to the photograph's; started from the photograph instead, the second run
+    keeps its edges but may move the colours less than halfway (docs/photorealistic.md).
+
+    Raises:
+        Interrupted: ``cancel`` was set or Ctrl-C pressed; its ``best`` is the plain run's
+            best image so far, finished as the run's options finish a result.
+    """
+    kept = {name: getattr(options, name) for name in PLAIN_KEEPS}
+    first = Options(method="gatys", **kept)
+    first = dataclasses.replace(first, iterations=min(first.iterations, options.iterations))
+    plan = resolve(first, inputs, network(first))
+    return Session(plan, inputs).run(first, callback, cancel).image
 
 
 def run(
@@ -88,7 +131,9 @@ def run(
     """
     inputs = prepare_inputs(content, styles, options)
     plan = resolve(options, inputs, network(options))
-    return run_session(session(plan, inputs), plan.options, callback, cancel)
+    return run_session(
+        session(plan, inputs, callback=callback, cancel=cancel), plan.options, callback, cancel
+    )
 
 
 def run_session(
