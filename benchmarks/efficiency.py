@@ -43,6 +43,7 @@ class Peak:
     flops_per_s: float
     repeats: int
     shape: tuple[int, int, int, int]
+    layout: str = "nchw"
 
 
 @dataclass
@@ -94,21 +95,32 @@ def conv_peak(
     repeats: int = 8,
     budget_s: float = 30.0,
 ) -> Peak:
-    """Best FLOP/s of a 3×3 convolution of ``shape`` (C_in, C_out, H, W) at ``dtype``."""
+    """Best FLOP/s of a 3×3 convolution of ``shape`` (C_in, C_out, H, W) at ``dtype``, in
+    the faster of the two memory layouts (NCHW, NHWC): painterly runs channels-last, and
+    with AMX the NHWC kernels measured nearly twice the NCHW ones, so a peak in one layout
+    only would flatter the efficiency."""
     cin, cout, h, w = shape
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(1, cin, h, w, generator=generator).to(dtype)
     weight = (torch.randn(cout, cin, 3, 3, generator=generator) * 0.02).to(dtype)
-    with torch.inference_mode():
-        times = _best_seconds(
-            lambda: F.conv2d(x, weight, padding=1), repeats, warmup=1, budget_s=budget_s
+    best: Peak | None = None
+    for layout, fmt in (("nchw", torch.contiguous_format), ("nhwc", torch.channels_last)):
+        xl, wl = x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt)
+        with torch.inference_mode():
+            times = _best_seconds(
+                lambda xl=xl, wl=wl: F.conv2d(xl, wl, padding=1), repeats, 1, budget_s / 2
+            )
+        peak = Peak(
+            PRECISION_NAMES.get(dtype, str(dtype)),
+            conv_flops(cin, cout, h, w) / min(times),
+            len(times),
+            shape,
+            layout,
         )
-    return Peak(
-        PRECISION_NAMES.get(dtype, str(dtype)),
-        conv_flops(cin, cout, h, w) / min(times),
-        len(times),
-        shape,
-    )
+        if best is None or peak.flops_per_s > best.flops_per_s:
+            best = peak
+    assert best is not None
+    return best
 
 
 def bf16_peak() -> Peak:

@@ -79,7 +79,8 @@ def _efficiency_lines(eff: dict) -> list[str]:
     lines = [
         f"### Engine efficiency ({peak['dtype']}, {eff['threads']} threads; "
         f"conv peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s, 3×3 conv "
-        f"{'→'.join(map(str, peak['shape'][:2]))} at {peak['shape'][2]}×{peak['shape'][3]})",
+        f"{'→'.join(map(str, peak['shape'][:2]))} at {peak['shape'][2]}×{peak['shape'][3]}, "
+        f"{peak.get('layout', 'nchw').upper()})",
         "",
     ]
     rows = [
@@ -95,7 +96,15 @@ def _efficiency_lines(eff: dict) -> list[str]:
         for r in eff["rows"]
     ]
     header = ["size", "image", "precision", "GFLOP/eval", "s/eval (best)", "GFLOP/s", "efficiency"]
-    return [*lines, *_table(header, rows), "", f"bf16: {eff['bf16']['note']}"]
+    bf16 = eff["bf16"]
+    note = f"bf16: {bf16['note']}"
+    if bf16.get("faster_than_fp32"):
+        b = bf16["peak"]
+        note += (
+            f"; bf16 rows against the bf16 conv peak, {b['flops_per_s'] / 1e9:.1f} GFLOP/s "
+            f"({'×'.join(map(str, b['shape']))}, {b.get('layout', 'nchw').upper()})"
+        )
+    return [*lines, *_table(header, rows), "", note]
 
 
 def _quality_lines(quality: dict, size: int) -> list[str]:

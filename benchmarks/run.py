@@ -133,6 +133,9 @@ def run_efficiency(sizes: tuple[int, ...]) -> dict[str, object]:
         if bf16_faster
         else f"not supported natively by this CPU ({verdict}); bf16 rows skipped"
     )
+    if bf16_faster:  # native: its peak is measured like fp32's, on the full probe
+        _log("efficiency: bf16 conv peak")
+        bf16 = efficiency.conv_peak(torch.bfloat16)
     rows = []
     for size in sizes:
         precisions = [None, torch.bfloat16] if bf16_faster else [None]

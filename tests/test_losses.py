@@ -21,6 +21,17 @@ def test_gram_matrix_accumulates_low_precision_features_in_float32():
     assert g.item() == 9.0 * 64 * 64
 
 
+def test_channels_last_features_give_the_same_gram_and_moments_without_a_copy():
+    f = torch.randn(2, 5, 6, 7, generator=torch.Generator().manual_seed(0))
+    nhwc = f.contiguous(memory_format=torch.channels_last)
+    flat = losses.flat_channels(nhwc)
+    assert flat.data_ptr() == nhwc.data_ptr()  # a view of the channels-last storage
+    torch.testing.assert_close(flat, f.reshape(2, 5, 42))
+    torch.testing.assert_close(losses.gram_matrix(nhwc), losses.gram_matrix(f))
+    for a, b in zip(losses.feature_moments(nhwc), losses.feature_moments(f), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_content_loss_is_half_the_sum_of_squared_differences():
     f = torch.tensor([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 2, 2)
     p = torch.tensor([0.0, 2.0, 5.0, 4.0]).reshape(1, 1, 2, 2)

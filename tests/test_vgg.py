@@ -85,3 +85,21 @@ def test_missing_weights_for_a_needed_layer_raise(random_state):
     VGG19(partial, last_layer="conv4_4")
     with pytest.raises(ValueError, match="conv5_1"):
         VGG19(partial, last_layer="conv5_1")
+
+
+def test_channels_last_gives_the_same_features_and_gradient(random_state):
+    # The layout changes how the numbers are stored, not what they are.
+    x = torch.rand(1, 3, 24, 40)
+    net = VGG19(random_state, last_layer="conv3_1")
+    layers = ["conv1_1", "conv2_1", "conv3_1"]
+    x1 = x.clone().requires_grad_(True)
+    plain = net(x1, layers)
+    sum(f.pow(2).mean() for f in plain.values()).backward()
+    net.use_channels_last()
+    x2 = x.clone().requires_grad_(True)
+    nhwc = net(x2, layers)
+    assert all(f.is_contiguous(memory_format=torch.channels_last) for f in nhwc.values())
+    sum(f.pow(2).mean() for f in nhwc.values()).backward()
+    for name in layers:
+        torch.testing.assert_close(nhwc[name], plain[name], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-4, atol=1e-7)

@@ -49,7 +49,11 @@ class Pyramid:
             raise ValueError(f"a pyramid has at least one level, not {levels!r}")
         *lead, h, w = start.shape
         self.size = (h, w)
-        self.levels = [start.detach().clone().requires_grad_(True)]
+        # Contiguous whatever the start's layout (an AdaIN start comes out of a channels-last
+        # decoder): L-BFGS reads each parameter's gradient as a flat view.
+        self.levels = [
+            start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        ]
         for k in range(1, levels):
             shape = (*lead, max(1, -(-h // 2**k)), max(1, -(-w // 2**k)))
             zeros = torch.zeros(shape, dtype=start.dtype, device=start.device)

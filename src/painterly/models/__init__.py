@@ -11,6 +11,18 @@ from painterly.models.decoder import AdaINDecoder
 from painterly.models.vgg import CONV_NAMES, LAYER_NAMES, VGG19, canonical_layer
 from painterly.models.weights import available_layers, load_decoder_weights, load_vgg_weights
 
+CHANNELS_LAST_DEVICES = ("cpu", "cuda")
+"""Devices whose networks run channels-last (NHWC), the layout oneDNN's and cuDNN's fastest
+convolutions read without reordering. Measured on a 2-core Intel Xeon (family 6 model 167,
+AMX), one gatys evaluation at 512 px: bf16 0.70 → 0.35 s, fp32 1.37 → 1.20 s (with the
+Gram matrices read from the same layout, :func:`painterly.engine.losses.flat_channels`);
+docs/performance.md."""
+
+
+def channels_last(device: torch.device) -> bool:
+    """Whether networks on ``device`` run channels-last (:data:`CHANNELS_LAST_DEVICES`)."""
+    return device.type in CHANNELS_LAST_DEVICES
+
 
 @lru_cache(maxsize=4)
 def load_encoder(
@@ -27,14 +39,19 @@ def load_encoder(
             f"the weights {weights!r} stop at {deepest}, but this run needs layers down to "
             f"{last_layer}"
         )
-    return VGG19(state, last_layer, pooling, padding).to(device)
+    return VGG19(state, last_layer, pooling, padding).to(device).use_channels_last(
+        channels_last(device)
+    )
 
 
 @lru_cache(maxsize=2)
 def load_decoder(weights: str, device: torch.device) -> AdaINDecoder:
     """The frozen AdaIN decoder, kept for the next run on the same device."""
     try:
-        return AdaINDecoder(load_decoder_weights(weights)).to(device)
+        decoder = AdaINDecoder(load_decoder_weights(weights)).to(device)
+        if channels_last(device):
+            decoder = decoder.to(memory_format=torch.channels_last)
+        return decoder
     except ValueError as error:  # a user's own file with the wrong layout
         raise PainterlyError(f"the decoder weights {weights!r} do not fit: {error}") from None
 
