@@ -39,8 +39,10 @@ def load_encoder(
             f"the weights {weights!r} stop at {deepest}, but this run needs layers down to "
             f"{last_layer}"
         )
-    return VGG19(state, last_layer, pooling, padding).to(device).use_channels_last(
-        channels_last(device)
+    return (
+        VGG19(state, last_layer, pooling, padding)
+        .to(device)
+        .use_channels_last(channels_last(device))
     )
 
 
