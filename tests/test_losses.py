@@ -1,5 +1,6 @@
 """Each loss of Gatys et al. (2016) against a computation done by hand."""
 
+import pytest
 import torch
 
 from painterly.engine import losses
@@ -30,6 +31,26 @@ def test_channels_last_features_give_the_same_gram_and_moments_without_a_copy():
     torch.testing.assert_close(losses.gram_matrix(nhwc), losses.gram_matrix(f))
     for a, b in zip(losses.feature_moments(nhwc), losses.feature_moments(f), strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_a_bf16_gram_is_summed_in_float32_across_chunks_and_its_gradient_is_the_exact_one(layout):
+    # More positions than one chunk, so the partial products are exercised; the reference
+    # is float64 arithmetic on the same bf16 values.
+    gen = torch.Generator().manual_seed(1)
+    side = int((losses.GRAM_CHUNK * 1.5) ** 0.5) + 1
+    f = torch.rand(1, 4, side, side, generator=gen).bfloat16().contiguous(memory_format=layout)
+    weight = torch.randn(1, 4, 4, generator=gen)
+    exact_f = f.double().requires_grad_(True)
+    exact = exact_f.reshape(1, 4, -1) @ exact_f.reshape(1, 4, -1).transpose(1, 2)
+    (exact * weight.double()).sum().backward()
+    f.requires_grad_(True)
+    gram = losses.gram_matrix(f)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram.double(), exact.detach(), rtol=1e-5, atol=0)
+    (gram * weight).sum().backward()
+    assert f.grad.dtype == torch.bfloat16 and f.grad.is_contiguous(memory_format=layout)
+    torch.testing.assert_close(f.grad.double(), exact_f.grad, rtol=1e-2, atol=1e-2)
 
 
 def test_content_loss_is_half_the_sum_of_squared_differences():

@@ -15,32 +15,51 @@ import torch
 from torch.nn import functional as F
 
 
-def flat_channels(features: torch.Tensor) -> torch.Tensor:
-    """B×N×H×W features as B×N×(H·W), in float32: a view of channels-last features (a
-    transposed one, which the matrix products read without a copy), a reshape otherwise."""
+def flat_channels(features: torch.Tensor, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+    """B×N×H×W features as B×N×(H·W), in ``dtype`` (None: theirs): a view of channels-last
+    features (a transposed one, which the matrix products read without a copy), a reshape
+    otherwise."""
     b, n, h, w = features.shape
     if n > 1 and features.is_contiguous(memory_format=torch.channels_last):
-        return features.permute(0, 2, 3, 1).reshape(b, h * w, n).transpose(1, 2).float()
-    return features.reshape(b, n, h * w).float()
+        flat = features.permute(0, 2, 3, 1).reshape(b, h * w, n).transpose(1, 2)
+    else:
+        flat = features.reshape(b, n, h * w)
+    return flat if dtype is None else flat.to(dtype)
+
+
+GRAM_CHUNK = 16384
+"""Positions per float32 partial product of a low-precision Gram matrix: the cast of a chunk
+stays in the cache instead of writing and reading back a float32 copy of the whole layer."""
 
 
 class _Gram(torch.autograd.Function):
-    """G = F Fᵀ of B×N×M ``flat`` features, with the gradient (Ḡ + Ḡᵀ) F in one product,
-    laid out as the features are (for channels-last ones, as Fᵀ (Ḡ + Ḡᵀ) transposed).
+    """G = F Fᵀ of B×N×M ``flat`` features in float32, with the gradient (Ḡ + Ḡᵀ) F in one
+    product, laid out as the features are (for channels-last ones, as Fᵀ (Ḡ + Ḡᵀ) transposed)
+    and in their precision.
 
     Autograd's own backward of ``bmm(F, Fᵀ)`` forms the two halves F's gradient gets (through
     F and through Fᵀ) as two products and adds them, one of them transposed: on a CPU that
-    strided addition cost more than the products (a fifth of a bf16 evaluation at 512 px)."""
+    strided addition cost more than the products (a fifth of a bf16 evaluation at 512 px).
+    Features of lower precision (bf16) are summed in float32 chunk by chunk
+    (:data:`GRAM_CHUNK`), so G is as exact as from float32 features, and the gradient, which
+    goes back into the network at its precision, is computed at that precision."""
 
     @staticmethod
     def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(flat)
-        return torch.bmm(flat, flat.transpose(1, 2))
+        if flat.dtype == torch.float32:
+            return torch.bmm(flat, flat.transpose(1, 2))
+        b, n, m = flat.shape
+        gram = torch.zeros(b, n, n, dtype=torch.float32, device=flat.device)
+        for start in range(0, m, GRAM_CHUNK):
+            chunk = flat[..., start : start + GRAM_CHUNK].float()
+            gram.baddbmm_(chunk, chunk.transpose(1, 2))
+        return gram
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (flat,) = ctx.saved_tensors
-        symmetric = grad + grad.transpose(1, 2)
+        symmetric = (grad + grad.transpose(1, 2)).to(flat.dtype)
         rows = flat.transpose(1, 2)
         if rows.is_contiguous():  # channels-last features: give the gradient their layout
             return torch.bmm(rows, symmetric).transpose(1, 2)
@@ -53,7 +72,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     ``features`` is B×N×H×W; the result is B×N×N. The product is accumulated in float32
     even when the features come out of a lower-precision forward pass.
     """
-    return _Gram.apply(flat_channels(features))
+    return _Gram.apply(flat_channels(features, None))
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
