@@ -15,7 +15,9 @@ import torch
 from torch.nn import functional as F
 
 
-def flat_channels(features: torch.Tensor, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+def flat_channels(
+    features: torch.Tensor, dtype: torch.dtype | None = torch.float32
+) -> torch.Tensor:
     """B×N×H×W features as B×N×(H·W), in ``dtype`` (None: theirs): a view of channels-last
     features (a transposed one, which the matrix products read without a copy), a reshape
     otherwise."""
