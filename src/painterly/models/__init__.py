@@ -51,8 +51,8 @@ def load_decoder(weights: str, device: torch.device) -> AdaINDecoder:
     """The frozen AdaIN decoder, kept for the next run on the same device."""
     try:
         decoder = AdaINDecoder(load_decoder_weights(weights)).to(device)
-        if channels_last(device):
-            decoder = decoder.to(memory_format=torch.channels_last)
+        if channels_last(device):  # (torch's stubs leave out Module.to's memory_format)
+            decoder = decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return decoder
     except ValueError as error:  # a user's own file with the wrong layout
         raise PainterlyError(f"the decoder weights {weights!r} do not fit: {error}") from None

@@ -121,7 +121,7 @@ class VGG19(nn.Module):
         )
         self.requires_grad_(False)
         self.eval()
-        self.memory_format = torch.contiguous_format
+        self.memory_format: torch.memory_format = torch.contiguous_format
 
     def use_channels_last(self, on: bool = True) -> VGG19:
         """Lay the convolutions' weights and activations out channels-last (NHWC), which
@@ -129,7 +129,8 @@ class VGG19(nn.Module):
         same numbers. Returns the network itself."""
         self.memory_format = torch.channels_last if on else torch.contiguous_format
         for conv in self.convs.values():
-            conv.weight.data = conv.weight.data.contiguous(memory_format=self.memory_format)
+            weight = cast(nn.Conv2d, conv).weight
+            weight.data = weight.data.contiguous(memory_format=self.memory_format)
         return self
 
     def forward(
