@@ -328,3 +328,24 @@ def test_cli_refuses_what_a_feed_forward_method_cannot_do(
 def test_one_pass_methods_make_one_stage_at_the_size_not_the_default_coarse_to_fine(method):
     options = Options.build(method=method, size=512)  # auto would be three stages here
     assert options.stages == (Stage(512, options.iterations),)
+
+
+@pytest.mark.parametrize("method", ["adain", "wct"])
+def test_under_bf16_the_encoder_and_transform_stay_float32_and_only_the_decoder_is_bf16(
+    method, content_image, style_image
+):
+    # The encoder's bf16 rounding, magnified by the transform, moved pixels by up to 125
+    # levels at 512 px; the decoder's costs a fraction of a level (docs/performance.md).
+    encoder, decoder = feedforward.networks(torch.device("cpu"))
+    seen: dict[str, set] = {"encoder": set(), "decoder": set()}
+    hooks = [
+        conv.register_forward_hook(lambda _m, _i, out, part=part: seen[part].add(out.dtype))
+        for part, net in (("encoder", encoder), ("decoder", decoder))
+        for conv in net.convs.values()
+    ]
+    try:
+        painterly.run(content_image, style_image, Options(method=method, size=64, precision="bf16"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen == {"encoder": {torch.float32}, "decoder": {torch.bfloat16}}
