@@ -109,8 +109,7 @@ def plain_run(
             best image so far, finished as the run's options finish a result.
     """
     kept = {name: getattr(options, name) for name in PLAIN_KEEPS}
-    first = Options(method="gatys", **kept)
-    first = dataclasses.replace(first, iterations=min(first.iterations, options.iterations))
+    first = Options(method="gatys", iterations=min(Options.iterations, options.iterations), **kept)
     plan = resolve(first, inputs, network(first))
     return Session(plan, inputs).run(first, callback, cancel).image
 

@@ -14,9 +14,9 @@ from painterly.models.weights import available_layers, load_decoder_weights, loa
 CHANNELS_LAST_DEVICES = ("cpu", "cuda")
 """Devices whose networks run channels-last (NHWC), the layout oneDNN's and cuDNN's fastest
 convolutions read without reordering. Measured on a 2-core Intel Xeon (family 6 model 167,
-AMX), one gatys evaluation at 512 px: bf16 0.70 → 0.35 s, fp32 1.37 → 1.20 s (with the
-Gram matrices read from the same layout, :func:`painterly.engine.losses.flat_channels`);
-docs/performance.md."""
+AMX), one gatys evaluation at 512 px against the same code in NCHW: bf16 0.61 → 0.26 s,
+fp32 1.24–1.30 → 1.12–1.14 s (with the Gram matrices read from the same layout,
+:func:`painterly.engine.losses.flat_channels`); docs/performance.md."""
 
 
 def channels_last(device: torch.device) -> bool:
