@@ -47,7 +47,9 @@ def test_a_bf16_gram_is_summed_in_float32_across_chunks_and_its_gradient_is_the_
     f.requires_grad_(True)
     gram = losses.gram_matrix(f)
     assert gram.dtype == torch.float32
-    torch.testing.assert_close(gram.double(), exact.detach(), rtol=1e-5, atol=0)
+    # float32 sums of ~24 000 terms carry ~1e-5 relative rounding, depending on the order the
+    # CPU's kernel adds in; bf16 sums would be off by ~1e-2.
+    torch.testing.assert_close(gram.double(), exact.detach(), rtol=1e-4, atol=0)
     (gram * weight).sum().backward()
     assert f.grad.dtype == torch.bfloat16 and f.grad.is_contiguous(memory_format=layout)
     torch.testing.assert_close(f.grad.double(), exact_f.grad, rtol=1e-2, atol=1e-2)

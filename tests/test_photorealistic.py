@@ -12,7 +12,7 @@ from painterly.config.options import FEED_FORWARD, METHODS, Options
 from painterly.config.presets import PHOTO
 from painterly.controls.inputs import prepare_inputs
 from painterly.controls.photoreal import matting_laplacian
-from painterly.engine import losses, plan
+from painterly.engine import losses, plan, runtime
 from painterly.engine.objective import content_laplacian
 from painterly.errors import PainterlyError
 from painterly.io.images import to_image, to_tensor
@@ -129,7 +129,8 @@ def test_photorealistic_options_are_refused_with_one_sentence(values, words):
 
 
 def test_a_laplacian_that_would_not_fit_is_refused_before_any_work(monkeypatch, content_image):
-    monkeypatch.setattr(plan, "available_bytes", lambda device: 50_000_000)
+    for module in (runtime, plan):  # where the plan and check_fits read what is free
+        monkeypatch.setattr(module, "available_bytes", lambda device: 50_000_000)
     for values in ({"matting_weight": 1.0}, {"method": "adain", "photo_smooth": "exact"}):
         with pytest.raises(PainterlyError, match="largest") as caught:
             run(content_image, content_image, Options.build(size=1024, **values))

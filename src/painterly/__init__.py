@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from painterly.errors import Interrupted, PainterlyError
 
 if TYPE_CHECKING:
-    from painterly.api import run, stylize
+    from painterly.api import estimate, run, stylize
     from painterly.config.options import Options
+    from painterly.engine.cost import Cost
     from painterly.engine.optimize import Cancel, Progress
     from painterly.methods.base import Result
 
@@ -17,11 +18,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cancel",
+    "Cost",
     "Interrupted",
     "Options",
     "PainterlyError",
     "Progress",
     "Result",
+    "estimate",
     "run",
     "stylize",
 ]
@@ -31,6 +34,8 @@ __all__ = [
 # Ctrl-C while torch loads then reaches the command line's handler instead of a traceback.
 _LAZY = {
     "run": "painterly.api",
+    "estimate": "painterly.api",
+    "Cost": "painterly.engine.cost",
     "stylize": "painterly.api",
     "Options": "painterly.config.options",
     "Cancel": "painterly.engine.optimize",

@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 from PIL import Image
 
 from painterly.config.options import Options
+from painterly.engine.cost import Cost
 from painterly.engine.optimize import Cancel, Progress
 from painterly.io.images import load_image, to_rgb
-from painterly.methods import RUNNERS, Result
+from painterly.methods import RUNNERS, Result, cost_of, plan_of
 
 ImageInput = str | os.PathLike | Image.Image
 StyleInput = ImageInput | Sequence[ImageInput] | None
@@ -67,3 +68,12 @@ def stylize(
     strength=0.5, preserve_color="luminance")``.
     """
     return run(content, style, Options.build(**options), callback).image
+
+
+def estimate(content: ImageInput, style: StyleInput, **options: object) -> Cost:
+    """What :func:`stylize` with these arguments would cost, before running it: a
+    :class:`~painterly.engine.cost.Cost` with each stage's peak memory and time, scaled
+    from one evaluation timed at a small size on this machine (a second or two). Raises
+    :class:`~painterly.errors.PainterlyError`, as the run would, if it would not fit."""
+    built = Options.build(**options)
+    return cost_of(plan_of(_as_image(content, "content image"), _as_images(style), built))

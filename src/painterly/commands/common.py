@@ -111,10 +111,13 @@ def add_output_flags(
     overwrite: str,
     quiet: str,
     output_flag: str = "--output",
+    required: bool = True,
 ) -> None:
     """``-o``, ``--overwrite`` and ``-q`` as every command that writes has them, with its
-    own help texts; ``output_flag`` names the long form of ``-o`` (leak's is ``--out-dir``)."""
-    parser.add_argument("-o", output_flag, required=True, help=output)
+    own help texts; ``output_flag`` names the long form of ``-o`` (leak's is ``--out-dir``).
+    ``required`` false leaves the check to the command (stylize's ``--estimate`` writes
+    nothing)."""
+    parser.add_argument("-o", output_flag, required=required, help=output)
     parser.add_argument("--overwrite", action="store_true", default=False, help=overwrite)
     parser.add_argument("-q", "--quiet", action="store_true", default=False, help=quiet)
 
@@ -157,18 +160,34 @@ def input_files(content: str, styles: Sequence[str], options: Options) -> list[t
 
 
 def save_finished(
-    image: Image.Image, path: Path, overwrite: bool, quality: int = 95
+    image: Image.Image,
+    path: Path,
+    overwrite: bool,
+    quality: int = 95,
+    *,
+    options: Options | None = None,
+    exif: bytes | None = None,
 ) -> tuple[Path, bool]:
     """Save a finished image, also when Ctrl-C comes meanwhile: the save completes first.
 
-    Returns where it went and whether an interrupt came, for the caller to report (with
-    :func:`~painterly.commands.say_stopped`) instead of losing the image to it.
+    The file is written at the ``bit_depth`` and ``dpi`` of ``options``, with ``exif`` (the
+    content's). Returns where it went and whether an interrupt came, for the caller to
+    report (with :func:`~painterly.commands.say_stopped`) instead of losing the image to it.
     """
     from painterly.io.files import interrupts_deferred
     from painterly.io.images import save_image
 
+    o = options or Options()
     with interrupts_deferred(redeliver=False) as held:
-        saved = save_image(image, path, overwrite=overwrite, quality=quality)
+        saved = save_image(
+            image,
+            path,
+            overwrite=overwrite,
+            quality=quality,
+            bit_depth=o.bit_depth,
+            dpi=o.dpi,
+            exif=exif,
+        )
     return saved, bool(held)
 
 

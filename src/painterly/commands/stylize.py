@@ -40,9 +40,11 @@ def parser() -> argparse.ArgumentParser:
     add_image_arguments(parser)
     add_output_flags(
         parser,
-        output="where to write the result (.png or .jpg)",
+        output="where to write the result (.png, .jpg, .tif, .webp or .bmp; .png or .tif for "
+        "--bit-depth 16); required unless --estimate",
         overwrite="replace OUTPUT if it exists (default: refuse)",
         quiet="no progress display; print only the output path",
+        required=False,
     )
     parser.add_argument(
         "--save-every",
@@ -51,6 +53,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also write the image every N iterations as OUTPUT-stem.iterNNNN.ext "
         "(default: 0, never)",
+    )
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        default=False,
+        help="print what the run would cost (peak memory and time per stage, from one "
+        "evaluation timed here at a small size) and stop without writing anything; -o is "
+        "then optional",
     )
     parser.add_argument("--version", action="version", version=f"painterly {__version__}")
     add_option_flags(parser)
@@ -82,12 +92,26 @@ def _check_iteration_files(out: Path, overwrite: bool, inputs: Inputs) -> None:
         check_target(existing, overwrite, inputs)
 
 
+def _estimate(content_path: str, style_paths: Sequence[str], options: Options, quiet: bool) -> int:
+    """``--estimate``: the cost of each stage and of the run, on stdout."""
+    from painterly.methods import cost_of, plan_of
+
+    content, styles = load_inputs(content_path, style_paths)
+    cost = cost_of(plan_of(content, styles, options))
+    print(cost.summary() if quiet else cost.table())
+    return 0
+
+
 def command(argv: Sequence[str]) -> int:
     from painterly.api import run
     from painterly.io.images import check_output_path, save_image
 
-    args = vars(parser().parse_args(argv))
-    out = args.pop("output")
+    cli = parser()
+    args = vars(cli.parse_args(argv))
+    estimate = args.pop("estimate")
+    out = args.pop("output", None)
+    if out is None and not estimate:
+        cli.error("the following arguments are required: -o/--output")
     overwrite = args.pop("overwrite")
     save_every = args.pop("save_every")
     quiet = args.pop("quiet")
@@ -97,7 +121,9 @@ def command(argv: Sequence[str]) -> int:
 
     options = Options.build(**args)
     inputs = input_files(content_path, style_paths, options)
-    out = check_output_path(out, overwrite, inputs)
+    if estimate:
+        return _estimate(content_path, style_paths, options, quiet)
+    out = check_output_path(out, overwrite, inputs, options.bit_depth)
     if save_every:
         _check_iteration_files(out, overwrite, inputs)
     content, styles = load_inputs(content_path, style_paths)
@@ -108,7 +134,13 @@ def command(argv: Sequence[str]) -> int:
         if show:
             show(p)
         if save_every and p.iteration % save_every == 0:
-            save_image(p.image(), sibling_path(out, f"iter{p.iteration:04d}"), overwrite=True)
+            save_image(
+                p.image(),
+                sibling_path(out, f"iter{p.iteration:04d}"),
+                overwrite=True,
+                dpi=options.dpi,
+                exif=content.info.get("exif"),
+            )
 
     try:
         result = run(content, styles, options, report)
@@ -116,12 +148,20 @@ def command(argv: Sequence[str]) -> int:
         if stop.best is None:
             say_stopped("interrupted before there was an image to keep")
             return EXIT_INTERRUPTED
-        saved, _ = save_finished(stop.best, _interrupted_path(out, overwrite, inputs), overwrite)
+        saved, _ = save_finished(
+            stop.best,
+            _interrupted_path(out, overwrite, inputs),
+            overwrite,
+            options=options,
+            exif=content.info.get("exif"),
+        )
         say_stopped(
             f"interrupted at iteration {stop.iteration}; the best image so far is in {saved}"
         )
         return EXIT_INTERRUPTED
-    saved, interrupted = save_finished(result.image, out, overwrite)
+    saved, interrupted = save_finished(
+        result.image, out, overwrite, options=result.options, exif=result.exif
+    )
     if interrupted:
         say_stopped(f"interrupted after the run had finished; its image is saved in {saved}")
         return EXIT_INTERRUPTED

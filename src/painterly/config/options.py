@@ -71,8 +71,15 @@ MAX_PYRAMID = 8
 """Most ``pyramid`` levels: the eighth is 1/128 of the size, coarser than any stage needs."""
 MAX_SEED = 2**64 - 1
 """Largest seed, the largest ``torch.Generator.manual_seed`` takes."""
+MIN_TILE = 128
+"""Smallest ``tile``: below it the margins (80 px a side at conv5_1) would make every tile
+mostly margin, several times the work of the untiled run."""
 MAX_DEVICE_INDEX = 127
 """Largest N of ``cuda:N``: PyTorch keeps a device index in one signed byte (128 wraps)."""
+BIT_DEPTHS = (8, 16)
+MAX_DPI = 10_000
+"""Largest ``dpi``: beyond any printer's resolution, and within every format's field (JPEG's
+density is 16 bits)."""
 _WEIGHTS = f"0 to {MAX_WEIGHT:g}"
 """The range of a weight, as the help texts give it."""
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(?::(\d{1,3}))?")
@@ -201,6 +208,15 @@ def _device(value: Any) -> str:
             f"not {shown(value)}"
         )
     return match[0]
+
+
+def _tile(value: Any) -> int | str:
+    """``auto``, ``off`` or a tile side of MIN_TILE … MAX_SIZE pixels."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "off"):
+        return value.strip().lower()
+    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        raise PainterlyError(f"tile must be auto, off or a number of pixels, not {shown(value)}")
+    return read_integer(value, "tile", MIN_TILE, MAX_SIZE)
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -418,6 +434,29 @@ class Options:
         "fp32, bf16; losses are always summed in fp32",
         choices=PRECISIONS,
     )
+    tile: int | str = _opt(
+        "auto",
+        "compute a stage too large for memory tile by tile, with no seams: gatys optimises "
+        "the whole image's loss, the one-pass methods use the whole image's statistics; auto "
+        "(tiles only when the stage would not fit, as large as fit), off (never: refuse what "
+        "does not fit), or a tile side in pixels "
+        f"({MIN_TILE} to {MAX_SIZE}, rounded down to a multiple of 16; stages no larger stay "
+        "whole)",
+        metavar="auto|off|PIXELS",
+    )
+    bit_depth: int = _opt(
+        8,
+        "bits per channel of the output file: 8, or 16 for print (.png or .tif; the result's "
+        "full precision, not 8 bits scaled up; not with --preserve-color luminance or "
+        "--photo-smooth, which finish in 8 bits)",
+        metavar="8|16",
+    )
+    dpi: int | None = _opt(
+        None,
+        f"the resolution written in the output file, in dots per inch (1 to {MAX_DPI:,}); "
+        "the pixels stay as --size makes them",
+        metavar="N",
+    )
 
     def __post_init__(self) -> None:
         """Check every field's type and range (one sentence for the first that is wrong), and
@@ -475,6 +514,7 @@ class Options:
         set_(self, "seed", read_integer(self.seed, "seed", 0, MAX_SEED))
         set_(self, "device", _device(self.device))
         set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
+        set_(self, "tile", _tile(self.tile))
         set_(self, "weights", read_path(self.weights, "weights"))
         set_(self, "transform", read_choice(self.transform, "transform", TRANSFORMS))
         set_(self, "photo_smooth", read_choice(self.photo_smooth, "photo smooth", SMOOTHING))
@@ -482,6 +522,7 @@ class Options:
         model = read_path(self.artflow_model, "artflow model")
         set_(self, "artflow_model", "auto" if model.lower() == "auto" else model)
         self._check_method()
+        self._check_output()
 
     def _check_schedule(self) -> None:
         """``scales``, then ``size`` and ``iterations`` (which a stage list sets)."""
@@ -568,6 +609,32 @@ class Options:
                 if self.method == "artflow"
                 else f"--method {self.method} decodes the features of vgg19-normalized, the "
                 "network its decoder was trained with; leave --weights at its default"
+            )
+
+    def _check_output(self) -> None:
+        """``bit_depth`` (8 or 16, which the 8-bit finishing steps cannot give) and ``dpi``."""
+        set_ = object.__setattr__
+        try:
+            depth: int | None = read_integer(self.bit_depth, "bit depth", 0, max(BIT_DEPTHS))
+        except PainterlyError:  # a text, a fraction, 24: the same sentence for all
+            depth = None
+        if depth is None or depth not in BIT_DEPTHS:
+            raise PainterlyError(f"bit depth must be 8 or 16, not {shown(self.bit_depth)}")
+        set_(self, "bit_depth", depth)
+        if self.dpi is not None:
+            set_(self, "dpi", read_integer(self.dpi, "dpi", 1, MAX_DPI))
+        finishing = [
+            flag
+            for flag, on in (
+                ("--preserve-color luminance", self.preserve_color == "luminance"),
+                (f"--photo-smooth {self.photo_smooth}", self.photo_smooth != "off"),
+            )
+            if on
+        ]
+        if depth == 16 and finishing:
+            raise PainterlyError(
+                f"{finishing[0]} finishes the result in 8 bits, so --bit-depth 16 would only "
+                "scale it up; use --bit-depth 8 with it"
             )
 
     @property

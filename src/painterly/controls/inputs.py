@@ -38,13 +38,15 @@ class Inputs:
     ``content`` and the region styles are what the network sees (luminance only under
     ``preserve_color=luminance``); ``finish`` turns an output or progress image into the
     final one's colours, ``final`` a result into the final image: ``finish`` and then
-    ``--photo-smooth`` (too slow to run on every progress image).
+    ``--photo-smooth`` (too slow to run on every progress image). ``exif`` is the
+    photograph's EXIF (upright), which the output file carries.
     """
 
     content: Image.Image
     regions: tuple[Region, ...]
     finish: Callable[[Image.Image], Image.Image]
     final: Callable[[Image.Image], Image.Image]
+    exif: bytes | None = None
 
     @property
     def styles(self) -> list[Image.Image]:
@@ -98,4 +100,4 @@ def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options:
     def final(image: Image.Image) -> Image.Image:
         return smooth(finish(image), photograph, options.photo_smooth)
 
-    return Inputs(content, regions, finish, final)
+    return Inputs(content, regions, finish, final, photograph.info.get("exif"))

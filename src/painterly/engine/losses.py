@@ -109,14 +109,23 @@ def style_loss(
     for layer, weight in layer_weights.items():
         f = features[layer]
         _, n, h, w = f.shape
-        gram, target = gram_matrix(f), target_grams[layer]
-        term = (
-            style_layer_loss(gram, target, n, h * w)
-            if layer_loss is None
-            else layer_loss(gram, target, n, h * w, image_pixels)
-        )
+        term = layer_term(gram_matrix(f), target_grams[layer], n, h * w, layer_loss, image_pixels)
         total = total + weight * term
     return total
+
+
+def layer_term(
+    gram: torch.Tensor,
+    target: torch.Tensor,
+    n: int,
+    m: float | torch.Tensor,
+    layer_loss: Callable[..., torch.Tensor] | None,
+    image_pixels: int,
+) -> torch.Tensor:
+    """E_l of one layer from its Gram matrix (Eq. 4, or ``layer_loss``'s convention)."""
+    if layer_loss is None:
+        return style_layer_loss(gram, target, n, m)
+    return layer_loss(gram, target, n, m, image_pixels)
 
 
 def guided_gram_matrix(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
@@ -156,16 +165,28 @@ def guided_style_loss(
     for layer, weight in layer_weights.items():
         f, guide = features[layer], guides[layer]
         _, n, h, w = f.shape
-        mass = guide.pow(2).sum()
-        share = mass / (h * w)
-        gram, target = guided_gram_matrix(f, guide), target_grams[layer] * share
-        term = (
-            style_layer_loss(gram, target, n, mass)
-            if layer_loss is None
-            else layer_loss(gram, target, n, mass, image_pixels)
+        gram = guided_gram_matrix(f, guide)
+        term = guided_layer_term(
+            gram, target_grams[layer], guide.pow(2).sum(), n, h * w, layer_loss, image_pixels
         )
-        total = total + weight * share * term
+        total = total + weight * term
     return total
+
+
+def guided_layer_term(
+    gram: torch.Tensor,
+    target: torch.Tensor,
+    mass: torch.Tensor,
+    n: int,
+    m: int,
+    layer_loss: Callable[..., torch.Tensor] | None,
+    image_pixels: int,
+) -> torch.Tensor:
+    """(m_r / M_l) E^l_r of one layer from the region's guided Gram matrix ``gram``, its
+    mass m_r = Σ_k (T^l_rk)² and the layer's M_l = ``m`` positions (see
+    :func:`guided_style_loss`)."""
+    share = mass / m
+    return share * layer_term(gram, target * share, n, mass, layer_loss, image_pixels)
 
 
 # Style losses beside the Gram loss. Each compares a statistic of the output's features at a
@@ -381,6 +402,9 @@ class Convention:
     style_layer: Callable[[torch.Tensor, torch.Tensor, int, int, int], torch.Tensor]
     tv: Callable[[torch.Tensor], torch.Tensor]
     summary: str
+    content_mean: bool = False
+    """Whether the content term is a mean over the layer's elements (rather than a sum): a
+    tile's share of it is then weighted by the tile's share of the elements."""
 
 
 def _calibrated_content(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -456,6 +480,7 @@ CONVENTIONS: dict[str, Convention] = {
             lambda x: total_variation(x) / x[0, 0].numel(),
             "content ½Σ(F−P)² per element × 20, style Eq. 4, TV per pixel: the same α/β "
             "gives the same balance at any size",
+            content_mean=True,
         ),
         Convention(
             "paper",
@@ -470,6 +495,7 @@ CONVENTIONS: dict[str, Convention] = {
             lambda g, a, n, m, _: 4.0 * style_layer_loss(g, a, n, m),
             lambda x: total_variation(x) / x[0, 0].numel(),
             "the authors' PyTorch notebook: mean squared error of features and of Grams / M",
+            content_mean=True,
         ),
         Convention(
             "keras",
@@ -485,6 +511,7 @@ CONVENTIONS: dict[str, Convention] = {
             _neural_style_tv,
             "jcjohnson/neural-style, which Deep Photo Style Transfer builds on: mean squared "
             "error of features and of Grams / (N·M), TV in 0–255 units",
+            content_mean=True,
         ),
     )
 }

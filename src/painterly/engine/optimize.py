@@ -21,11 +21,11 @@ from torch.nn import functional as F
 LBFGS_HISTORY = 20
 
 
-def history_pairs(optimizer: str, pyramid: int = 1) -> int:
+def history_pairs(optimizer: str, pyramid: int = 1, history: int = LBFGS_HISTORY) -> int:
     """Pairs of image-sized vectors ``optimizer`` keeps between steps, for the memory
-    estimate: L-BFGS its history; Adam its two moment estimates, the size of one pair;
+    estimate: L-BFGS its ``history``; Adam its two moment estimates, the size of one pair;
     more by the share of the pixels a ``pyramid``'s coarser levels add (a third at most)."""
-    pairs = LBFGS_HISTORY if optimizer == "lbfgs" else 1
+    pairs = history if optimizer == "lbfgs" else 1
     return math.ceil(pairs * sum(4.0**-k for k in range(pyramid)))
 
 
@@ -188,6 +188,7 @@ def optimize(
     iterations: int,
     learning_rate: float,
     lbfgs_restart: int = 0,
+    history: int = LBFGS_HISTORY,
     average: float = 0.0,
     pyramid: int = 1,
     callback: Callable[[Progress], None] | None = None,
@@ -200,7 +201,8 @@ def optimize(
 
     ``iterations`` counts loss evaluations, so L-BFGS and Adam runs of the same length cost
     the same. ``lbfgs_restart`` > 0 starts L-BFGS afresh (empty history) every that many
-    evaluations, as the Keras example's rounds of ``fmin_l_bfgs_b`` do. The best
+    evaluations, as the Keras example's rounds of ``fmin_l_bfgs_b`` do; it keeps ``history``
+    curvature pairs. The best
     (lowest-loss) iterate is returned, or with ``average`` > 0 (Adam only) the
     :class:`IterateAverage` of the start and every step's iterate with that decay, which the
     reports render too; its losses then come from one more pass, without gradient.
@@ -263,7 +265,7 @@ def optimize(
     stopped = False
     try:
         if optimizer == "lbfgs":
-            _lbfgs(params, evaluate, iterations, lbfgs_restart, lambda: count)
+            _lbfgs(params, evaluate, iterations, lbfgs_restart, lambda: count, history)
         else:
             opt = torch.optim.Adam(params, lr=learning_rate)
             while count < iterations:
@@ -299,6 +301,7 @@ def _lbfgs(
     iterations: int,
     restart: int,
     count: Callable[[], int],
+    history: int = LBFGS_HISTORY,
 ) -> None:
     """L-BFGS rounds until ``iterations`` evaluations are spent (or it converges)."""
     # One step runs a whole L-BFGS round. With tolerances 0 a round ends early when the
@@ -317,7 +320,7 @@ def _lbfgs(
             max_eval=budget,
             tolerance_grad=0.0,
             tolerance_change=0.0,
-            history_size=LBFGS_HISTORY,
+            history_size=history,
             # Without a line search a large loss (big β, flat start) makes the first steps
             # overshoot and the run stalls at its start; Gatys et al. used L-BFGS with a
             # line search too.

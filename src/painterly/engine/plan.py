@@ -9,6 +9,7 @@ a strength pilot and the run it calibrates), on any CPU or GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from painterly.config.options import Options
 from painterly.controls.inputs import Inputs
 from painterly.controls.photoreal import check_laplacian_fits
 from painterly.engine.runtime import (
+    GIB,
     available_bytes,
     check_fits,
     resolve_precision,
@@ -41,6 +43,8 @@ class Network:
     last_layer: str
     min_side: int
     history: int
+    reach: int = 0
+    """The margin, in pixels, a one-pass method's tiles are read with (0: it is not tiled)."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,16 @@ class StagePlan:
     iterations: int
     output: Size
     styles: tuple[Size, ...]
+    tile: int | None = None
+    """The side of the tiles it is optimised in (:mod:`painterly.engine.tiling`), or None
+    when the stage is optimised whole."""
 
 
 @dataclass(frozen=True)
 class Plan:
     """Everything a run decides before it computes; see the module docstring.
+
+    A stage too large for memory is tiled (``StagePlan.tile``) when the options allow it.
 
     ``content_size`` and ``style_sizes`` are the input images' own sizes, kept so further
     stages (the strength pilots, a sweep's preview) are sized by the same rule.
@@ -141,9 +150,159 @@ def resolve(options: Options, inputs: Inputs, network: Network) -> Plan:
         for index, (size, iterations) in enumerate(options.stages)
     )
     plan = Plan(options, device, dtype, network, stages, content_size, style_sizes)
-    _check_memory(plan)
+    if options.method == "gatys" and options.tile != "off":
+        stages = tuple(_tiled(plan, stage) for stage in stages)
+        plan = Plan(options, device, dtype, network, stages, content_size, style_sizes)
+    elif network.reach and options.tile != "off":
+        stages = tuple(_tiled_pass(plan, stage) for stage in stages)
+        plan = Plan(options, device, dtype, network, stages, content_size, style_sizes)
+    whole = [stage for stage in plan.stages if stage.tile is None]
+    if whole:
+        _check_memory(dataclasses.replace(plan, stages=tuple(whole)))
     _check_laplacians(plan)
     return plan
+
+
+def _tiled(plan: Plan, stage: StagePlan) -> StagePlan:
+    """``stage`` with the tile it is optimised in: ``--tile N`` tiles a stage with a side
+    longer than N; ``--tile auto`` one that would not fit whole, in the largest tiles that
+    fit. PainterlyError when a stage to be tiled cannot be (an option that needs the whole
+    image) or would not fit even in the smallest tiles."""
+    from painterly.engine import tiles as tiling
+
+    o = plan.options
+    layers = list(o.layers)
+    step = tiling.alignment(layers)
+    if isinstance(o.tile, int):
+        if max(stage.output) <= o.tile // step * step:
+            return stage
+        tile = o.tile
+    else:
+        run, style = run_bytes(
+            stage.output, _largest(stage.styles), plan.last_layer, plan.network.history
+        )
+        free = available_bytes(plan.device)
+        if free is None or run + style <= free or not tiling.tileable(o):
+            return stage  # whole: what cannot be tiled is refused as untiled, by its size
+        best = tiling.best_tile(
+            stage.output, layers, plan.last_layer, list(o.content_layers), tiled_history(o),
+            free, _largest(stage.styles),
+        )  # fmt: skip
+        if best is None:
+
+            def whole_or_tiled(at: StagePlan) -> bool:
+                whole = run_bytes(
+                    at.output, _largest(at.styles), plan.last_layer, plan.network.history
+                )
+                smallest = tiling.tiled_bytes(
+                    at.output, tiling.MIN_TILE, layers, plan.last_layer, list(o.content_layers),
+                    tiled_history(o), _largest(at.styles),
+                )  # fmt: skip
+                return sum(whole) <= free or smallest <= free
+
+            raise _too_large(plan, stage, free, "stage", whole_or_tiled)
+        tile = best
+    tiling.check_tileable(o)
+    _check_tiled(plan, stage, tile)
+    return dataclasses.replace(stage, tile=tile)
+
+
+def _tiled_pass(plan: Plan, stage: StagePlan) -> StagePlan:
+    """``stage`` of a one-pass method with the tile it is decoded in, by the rule of
+    :func:`_tiled`; PainterlyError when not even the smallest tiles fit."""
+    from painterly.config.options import MIN_TILE
+    from painterly.methods.tiled import pass_bytes
+
+    o, edge, step = plan.options, plan.network.reach, plan.network.min_side
+    free = available_bytes(plan.device)
+    if isinstance(o.tile, int):
+        if max(stage.output) <= o.tile:
+            return stage
+        tile = o.tile
+    elif free is None:  # what is free cannot be told: as untiled runs, trust it fits
+        return stage
+    else:
+        whole = run_bytes(stage.output, _largest(stage.styles), plan.last_layer, 0)
+        if sum(whole) <= free:
+            return stage
+        tiles = range(MIN_TILE, max(stage.output) + step, step)
+        fitting = [t for t in tiles if pass_bytes(stage.output, stage.styles, t, edge) <= free]
+        if not fitting:
+
+            def whole_or_tiled(at: StagePlan) -> bool:
+                whole = run_bytes(at.output, _largest(at.styles), plan.last_layer, 0)
+                smallest = pass_bytes(at.output, at.styles, MIN_TILE, edge)
+                return sum(whole) <= free or smallest <= free
+
+            raise _too_large(plan, stage, free, "pass", whole_or_tiled)
+        tile = max(fitting)
+    need = pass_bytes(stage.output, stage.styles, tile, edge)
+    if free is not None and need > free:
+        w, h = stage.output
+        raise PainterlyError(
+            f"a {w}×{h} pass in {tile}-px tiles needs about {need / GIB:.1f} GiB but only "
+            f"{free / GIB:.1f} GiB is free on {plan.device.type}; lower --tile or --size"
+        )
+    return dataclasses.replace(stage, tile=tile)
+
+
+def _too_large(
+    plan: Plan, stage: StagePlan, free: int, what: str, fits: Callable[[StagePlan], bool]
+) -> PainterlyError:
+    """The refusal of a ``stage`` that does not fit in ``free`` bytes even in the smallest
+    tiles, with the largest size that does (``fits`` tells, whole or tiled), never one
+    below the smallest the images allow."""
+    from painterly.config.options import MIN_TILE
+
+    w, h = stage.output
+    head = (
+        f"a {w}×{h} {what} does not fit in the {free / GIB:.1f} GiB free on "
+        f"{plan.device.type} even in {MIN_TILE}-px tiles"
+    )
+    smallest = _bisect(1, stage.size, plan.fits)
+    if not fits(plan.stage(smallest, 1)):
+        return PainterlyError(
+            f"{head}; it would need less than {smallest} px, the smallest size these images "
+            "allow; free some memory or use a device with more"
+        )
+    largest = _bisect(smallest, stage.size, lambda size: not fits(plan.stage(size, 1))) - 1
+    largest = max(smallest, largest // 16 * 16)  # a multiple of 16, as sizes usually are
+    if isinstance(plan.options.scales, tuple) and plan.options.scales:
+        return PainterlyError(
+            f"{head}; the largest stage that fits is about {largest} px; lower it in --scales"
+        )
+    return PainterlyError(f"{head}; the largest size that fits is about --size {largest}")
+
+
+def tiled_history(options: Options) -> int:
+    """The image-sized vector pairs the optimiser of a tiled stage keeps."""
+    from painterly.engine.optimize import history_pairs
+    from painterly.engine.tiles import TILED_HISTORY
+
+    return history_pairs(options.optimizer, options.pyramid, TILED_HISTORY)
+
+
+def tiled_need(plan: Plan, stage: StagePlan, tile: int) -> int:
+    """The memory estimate of ``stage`` optimised in ``tile``-px tiles."""
+    from painterly.engine.tiles import tiled_bytes
+
+    o = plan.options
+    return tiled_bytes(
+        stage.output, tile, list(o.layers), plan.last_layer, list(o.content_layers),
+        tiled_history(o), _largest(stage.styles),
+    )  # fmt: skip
+
+
+def _check_tiled(plan: Plan, stage: StagePlan, tile: int) -> None:
+    """Refuse a tiled stage that would not fit, with what to lower."""
+    need = tiled_need(plan, stage, tile)
+    free = available_bytes(plan.device)
+    if free is not None and need > free:
+        w, h = stage.output
+        raise PainterlyError(
+            f"a {w}×{h} stage in {tile}-px tiles needs about {need / GIB:.1f} GiB but only "
+            f"{free / GIB:.1f} GiB is free on {plan.device.type}; lower --tile or --size"
+        )
 
 
 def _check_laplacians(plan: Plan) -> None:

@@ -13,6 +13,8 @@ from painterly.errors import PainterlyError
 from painterly.models.vgg import LAYER_NAMES, layer_channels, layer_stride
 
 GIB = 1024**3
+PROCESS_BYTES = 400 * 2**20
+"""What the network, PyTorch and Python hold besides a run's tensors, about."""
 
 
 def select_device(name: str) -> torch.device:
@@ -111,7 +113,7 @@ def optimization_bytes(height: int, width: int, last_layer: str, history: int) -
     Checked against the measured peak RSS at 1024 and 2048 px (docs/performance.md).
     """
     sizes = _layer_sizes(height, width, last_layer)
-    return 4 * (sum(sizes) + 2 * max(sizes) + (2 * history + 8) * sizes[0]) + 400 * 2**20
+    return 4 * (sum(sizes) + 2 * max(sizes) + (2 * history + 8) * sizes[0]) + PROCESS_BYTES
 
 
 def available_bytes(device: torch.device) -> int | None:

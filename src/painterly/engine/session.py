@@ -20,10 +20,12 @@ from torch.nn import functional as F
 from painterly.config.options import DERIVED_INITS, Options
 from painterly.controls.inputs import Inputs
 from painterly.engine.objective import Objective
-from painterly.engine.optimize import Cancel, Outcome, Progress, Span, optimize
+from painterly.engine.optimize import LBFGS_HISTORY, Cancel, Outcome, Progress, Span, optimize
 from painterly.engine.plan import Plan, StagePlan
 from painterly.engine.runtime import configure
 from painterly.engine.targets import Targets, compute_targets
+from painterly.engine.tiles import TILED_HISTORY
+from painterly.engine.tiling import TiledObjective
 from painterly.errors import Interrupted
 from painterly.io.images import load_image, to_image, to_tensor
 from painterly.models import load_encoder
@@ -124,11 +126,17 @@ class Session:
                 self.encoder, self.inputs, stage.output, stage.styles, self.content_layers,
                 self.style_layers, self.plan.device, self.plan.dtype, references=references,
                 style_loss=self.plan.options.style_loss, seed=self.plan.options.seed,
+                tile=stage.tile,
             )  # fmt: skip
             self._targets[key] = cached
         return cached
 
     def objective(self, stage: StagePlan, options: Options) -> Objective:
+        """The objective of ``stage``: tile by tile when the plan tiles it."""
+        if stage.tile is not None:
+            return TiledObjective(
+                self.encoder, self.targets(stage), options, self.plan.dtype, stage.tile
+            )
         return Objective(self.encoder, self.targets(stage), options, self.plan.dtype)
 
     def start(
@@ -181,6 +189,7 @@ class Session:
                 iterations=stage.iterations,
                 learning_rate=options.learning_rate,
                 lbfgs_restart=options.lbfgs_restart,
+                history=LBFGS_HISTORY if stage.tile is None else TILED_HISTORY,
                 average=options.average,
                 pyramid=options.pyramid,
                 callback=callback,
@@ -191,7 +200,8 @@ class Session:
             )
             done, seconds = done + outcome.iterations, seconds + outcome.seconds
             if outcome.stopped:
-                final = self.inputs.final(to_image(objective.compose(outcome.image)))
+                x = objective.compose(outcome.image)
+                final = self.inputs.final(to_image(x, options.bit_depth))
                 raise Interrupted(final, done)
             image, losses = objective.compose(outcome.image), outcome.losses
         assert image is not None, "a schedule has at least one stage"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +18,7 @@ from PIL import Image
 
 from painterly.controls.inputs import Inputs
 from painterly.controls.masks import mask_array
-from painterly.engine import losses
+from painterly.engine import losses, tiles
 from painterly.engine.runtime import autocast
 from painterly.io.images import to_tensor
 from painterly.models.vgg import VGG19, layer_channels
@@ -76,6 +76,7 @@ def compute_targets(
     *,
     style_loss: str,
     seed: int,
+    tile: int | None = None,
 ) -> Targets:
     """Targets for an output of ``content_size`` (width, height).
 
@@ -91,17 +92,25 @@ def compute_targets(
     quantile functions, their 1-D Wasserstein barycentre) on directions drawn from ``seed``
     (see :func:`slice_directions`). The sorted projections are as large as the output's
     features at the style layers: at 2048 × 1536, 0.8 GB for conv1_1.
+
+    With ``tile`` (a tiled stage, :mod:`painterly.engine.tiling`) the content's features
+    and the Grams of a style image larger than the tile are computed tile by tile, so no
+    image's activations are in memory whole.
     """
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     content = to_tensor(inputs.content.resize(content_size, Image.Resampling.LANCZOS)).to(device)
-    with torch.inference_mode(), autocast(device, dtype):
-        features = encoder(content, layers)
     # Only the content layers' features are kept for the run; of the style layers the
     # output's shapes are all that is needed. (Keeping conv1_1 at the output's size would
     # cost as much memory as a layer of backpropagation: 0.8 GB at 2048 × 1536.)
-    shapes = {name: tuple(features[name].shape[2:]) for name in style_layers}
-    targets = {name: features[name].clone() for name in content_layers}
-    del features
+    rows, columns = content.shape[2:]
+    shapes = {name: tiles.layer_shape(rows, columns, name) for name in style_layers}
+    if tile is not None:
+        targets = tiles.tiled_content(encoder, content, list(content_layers), tile, dtype)
+    else:
+        with torch.inference_mode(), autocast(device, dtype):
+            features = encoder(content, layers)
+        targets = {name: features[name].clone() for name in content_layers}
+        del features
     sized = iter(style_sizes)
     styles_at = [
         [(style.resize(next(sized), Image.Resampling.LANCZOS), w) for style, w in region.styles]
@@ -121,8 +130,12 @@ def compute_targets(
         quantiles: dict[str, torch.Tensor] = {}
         # One style image's features at a time: each is reduced to its Grams before the next.
         for image, weight in region:
+            pixels = to_tensor(image).to(device)
+            if tile is not None and max(image.size) > tile:
+                _add_tiled(grams, encoder, pixels, style_layers, tile, dtype, shapes, weight)
+                continue
             with torch.inference_mode(), autocast(device, dtype):
-                f = encoder(to_tensor(image).to(device), list(style_layers))
+                f = encoder(pixels, list(style_layers))
             for name in style_layers:
                 height, width = shapes[name]
                 scale = weight * height * width / (f[name].shape[2] * f[name].shape[3])
@@ -168,6 +181,24 @@ def _add(total: dict[str, torch.Tensor], name: str, value: torch.Tensor) -> None
     total[name] = value if name not in total else total[name] + value
 
 
+def _add_tiled(
+    grams: dict[str, torch.Tensor],
+    encoder: VGG19,
+    style: torch.Tensor,
+    style_layers: Sequence[str],
+    tile: int,
+    dtype: torch.dtype,
+    shapes: dict[str, tuple[int, int]],
+    weight: float,
+) -> None:
+    """Add a large style image's Grams, summed from its tiles and scaled as above."""
+    h, w = style.shape[2:]
+    for name, gram in tiles.tiled_gram(encoder, style, style_layers, tile, dtype).items():
+        height, width = shapes[name]
+        style_h, style_w = tiles.layer_shape(h, w, name)
+        _add(grams, name, gram * (weight * height * width / (style_h * style_w)))
+
+
 def slice_directions(
     style_layers: Sequence[str], seed: int, size: tuple[int, int], device: torch.device
 ) -> dict[str, torch.Tensor]:
@@ -193,7 +224,7 @@ def _distributions(
     means: dict[str, torch.Tensor],
     quantiles: dict[str, torch.Tensor],
     directions: dict[str, torch.Tensor],
-    shapes: dict[str, tuple[int, ...]],
+    shapes: Mapping[str, tuple[int, ...]],
 ) -> dict[str, losses.Gaussian] | dict[str, losses.Slices] | None:
     """A region's blended statistics for ``style_loss``; A^l / M_l is the blend of the
     styles' second raw moments, as A^l is of their Grams scaled to the output."""

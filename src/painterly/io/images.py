@@ -1,8 +1,9 @@
 """Reading, colour conversion, resizing and atomic saving of images.
 
-Everything the networks see is 8-bit sRGB without alpha, so every way an image file can
-differ from that (EXIF rotation, ICC profiles, 16-bit samples, CMYK, palettes, transparency)
-is resolved here, once, and every user mistake (missing file, not an image, truncated, too
+Everything the networks see is sRGB without alpha, so every way an image file can differ
+from that (EXIF rotation, ICC profiles, 16-bit samples, CMYK, palettes, transparency) is
+resolved here, once (16-bit samples are kept beside the 8-bit image, see
+:mod:`painterly.io.deep`), and every user mistake (missing file, not an image, truncated, too
 small, too large, unwritable output) becomes one :class:`PainterlyError` sentence. No model
 code lives here.
 """
@@ -23,6 +24,7 @@ from typing import IO, BinaryIO
 import numpy as np
 import torch
 from PIL import (
+    ExifTags,
     Image,
     ImageFile,
     ImageMode,
@@ -34,6 +36,7 @@ from PIL import (
 )
 
 from painterly.errors import PainterlyError, printable
+from painterly.io import deep
 from painterly.io.files import Inputs, check_target, os_reason, write_atomically
 
 try:
@@ -70,7 +73,11 @@ OUTPUT_FORMATS = {
 }
 """Output file extension (lower case) → Pillow format name."""
 
+DEEP_FORMATS = ("PNG", "TIFF")
+"""The output formats that hold 16 bits a channel."""
+
 _WHITE = (255, 255, 255)
+_JPEG_EXIF_LIMIT = 65533  # an APP1 segment's length field; Pillow raises for more
 _HIGH_BIT_DEPTH = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 _BLOCK_PIXELS = 1 << 20  # high-bit-depth images are scaled this many pixels at a time
 _FORMAT_NAMES = "JPEG, PNG, WebP, TIFF, BMP or GIF"
@@ -126,6 +133,9 @@ class ImageTooLarge(PainterlyError):
 def load_image(path: str | os.PathLike[str], role: str = "image") -> Image.Image:
     """Read an image file as a fully loaded 8-bit RGB image, upright and in sRGB.
 
+    A 16-bit file (grey, or RGB without a profile other than sRGB) comes back as a
+    :class:`~painterly.io.deep.DeepImage` that also holds its 16-bit samples, and the
+    file's EXIF (upright: without its Orientation) is kept in ``info["exif"]``.
     Only the first frame of an animated file is used. ``role`` ("content image", "style
     image") names the image in error messages so the user knows which argument is wrong.
 
@@ -197,9 +207,20 @@ def decode_image(file: IO[bytes], what: str, max_pixels: int, max_bytes: int) ->
             file.seek(0)
             with Image.open(file, formats=READ_FORMATS) as image:
                 _check_size(image, what, max_pixels, max_bytes, file_bytes)
+                sixteen_bit = deep.is_sixteen_bit(image)
                 image.load()
+                samples = None
+                if sixteen_bit:
+                    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+                    file.seek(0)
+                    samples = deep.read_samples(image, file.read(), orientation)
                 ImageOps.exif_transpose(image, in_place=True)
-                return to_rgb(image)
+                rgb = to_rgb(image)
+                if "exif" in image.info:  # a colour conversion makes a new image without it
+                    rgb.info["exif"] = image.info["exif"]
+                if samples is not None and samples.shape[:2] == (rgb.height, rgb.width):
+                    return deep.DeepImage.of(rgb, samples)
+                return rgb
         except UnidentifiedImageError:
             raise PainterlyError(
                 f"{what} is not an image painterly can read (use {_FORMAT_NAMES})."
@@ -329,6 +350,10 @@ def _decoder_passing_bytes(image: Image.Image) -> int:
 def _conversion_bytes(image: Image.Image) -> int:
     """Bytes a pixel that :func:`to_rgb` allocates at its peak for ``image``."""
     rgb = 4  # Pillow keeps RGB at 4 bytes a pixel
+    if deep.is_sixteen_bit(image):
+        # The 16-bit decode (4 samples of 2 bytes), its float alpha and composite (4 + 12),
+        # the upright samples kept (6), on top of the 8-bit image read as for any file.
+        return 8 + 16 + 6 + 1 + 2 * rgb
     profile = rgb if image.info.get("icc_profile") else 0  # LittleCMS writes a new image
     if image.mode in _HIGH_BIT_DEPTH or image.mode == "1":
         return 1 + rgb  # 8-bit grey first, then RGB (by LittleCMS or not)
@@ -471,15 +496,21 @@ def resize_long_side(img: Image.Image, size: int) -> Image.Image:
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
-    """Return the image as a 1×3×H×W float32 tensor in [0, 1] (RGB, converted if needed)."""
-    if img.mode != "RGB":
-        img = to_rgb(img)
-    array = np.asarray(img, dtype=np.float32) / 255.0
+    """Return the image as a 1×3×H×W float32 tensor in [0, 1] (RGB, converted if needed),
+    from the 16-bit samples of a :class:`~painterly.io.deep.DeepImage`."""
+    samples = deep.deep_samples(img)
+    if samples is not None:
+        array = samples.astype(np.float32) / np.float32(deep.FULL_SCALE)
+    else:
+        rgb = img if img.mode == "RGB" else to_rgb(img)
+        array = np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def to_image(tensor: torch.Tensor) -> Image.Image:
-    """Turn a 1×3×H×W or 3×H×W tensor in [0, 1] into an 8-bit RGB image.
+def to_image(tensor: torch.Tensor, bit_depth: int = 8) -> Image.Image:
+    """Turn a 1×3×H×W or 3×H×W tensor in [0, 1] into an 8-bit RGB image; with
+    ``bit_depth`` 16 a :class:`~painterly.io.deep.DeepImage` that also holds the values as
+    round(x × 65535), for a 16-bit file.
 
     Values are clamped (optimisation overshoots [0, 1]) and rounded, not truncated, so that
     ``to_image(to_tensor(img))`` reproduces ``img`` exactly.
@@ -488,13 +519,19 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
         tensor = tensor[0]
     if tensor.dim() != 3 or tensor.shape[0] != 3:
         raise ValueError(f"expected a 1x3xHxW or 3xHxW tensor, got shape {tuple(tensor.shape)}")
-    values = torch.nan_to_num(tensor.detach().to("cpu", torch.float32), nan=0.0)
-    pixels = (values.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
-    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+    values = torch.nan_to_num(tensor.detach().to("cpu", torch.float32), nan=0.0).clamp(0.0, 1.0)
+    pixels = (values * 255.0).round().to(torch.uint8)
+    image = Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+    if bit_depth == 8:
+        return image
+    # In float64: float32's product is off by up to 2e-3 of a level near 1, which rounds
+    # some values to the wrong one.
+    samples = (values.double() * deep.FULL_SCALE).round().to(torch.int32).permute(1, 2, 0)
+    return deep.DeepImage.of(image, samples.numpy().astype(np.uint16))
 
 
 def check_output_path(
-    path: str | os.PathLike[str], overwrite: bool = False, inputs: Inputs = ()
+    path: str | os.PathLike[str], overwrite: bool = False, inputs: Inputs = (), bit_depth: int = 8
 ) -> Path:
     """Check that an image can be written to ``path``; return it with its folder resolved.
 
@@ -504,8 +541,8 @@ def check_output_path(
     Raises:
         PainterlyError: for what :func:`~painterly.io.files.check_target` refuses (a name
             ending in a separator, a symbolic link, a directory, a missing or unwritable
-            folder, an existing file without ``overwrite``, one of ``inputs``), or an
-            unsupported extension.
+            folder, an existing file without ``overwrite``, one of ``inputs``), an
+            unsupported extension, or a format without 16-bit samples for ``bit_depth`` 16.
     """
     target = check_target(path, overwrite, inputs)
     suffix = target.suffix.lower()
@@ -516,6 +553,16 @@ def check_output_path(
             f"The output file '{printable(path)}' has {found}; use one of {supported} to choose"
             " the format."
         )
+    image_format = OUTPUT_FORMATS[suffix]
+    if bit_depth == 16 and image_format not in DEEP_FORMATS:
+        raise PainterlyError(
+            f"The output file '{printable(path)}' is {image_format}, which holds 8 bits a"
+            " channel; use .png or .tif for --bit-depth 16."
+        )
+    if bit_depth == 16 and image_format == "PNG" and deep.optional_module("cv2") is None:
+        raise PainterlyError(
+            "Writing a 16-bit PNG needs OpenCV (pip install 'painterly[print]'); or write a .tif."
+        )
     return target
 
 
@@ -524,8 +571,18 @@ def save_image(
     path: str | os.PathLike[str],
     overwrite: bool = False,
     quality: int = 95,
+    *,
+    bit_depth: int = 8,
+    dpi: int | None = None,
+    exif: bytes | None = None,
 ) -> Path:
     """Write ``img`` atomically in the format given by the extension; return the path.
+
+    Every file gets the sRGB ICC profile (BMP has no place for one), ``exif`` (the
+    content's, made upright by :func:`~painterly.io.deep.output_exif`) where the format
+    holds EXIF, and ``dpi`` as its resolution. With ``bit_depth`` 16 a PNG or TIFF holds
+    16 bits a channel: the samples of a :class:`~painterly.io.deep.DeepImage` (an 8-bit
+    image's values ×257 otherwise).
 
     The image is written to a hidden temporary file in the same directory, synced, then
     moved into place, so an interrupted or failed save never leaves a half-written output.
@@ -538,8 +595,22 @@ def save_image(
         PainterlyError: for any problem :func:`check_output_path` reports, or if writing
             fails (disk full, permissions).
     """
-    target = check_output_path(path, overwrite)
+    target = check_output_path(path, overwrite, bit_depth=bit_depth)
     image_format = OUTPUT_FORMATS[target.suffix.lower()]
+    icc, tags = deep.srgb_profile(), deep.output_exif(exif, dpi)
+    if bit_depth == 16:
+        samples = deep.deep_samples(img)
+        if samples is None:
+            samples = np.asarray(to_rgb(img) if img.mode != "RGB" else img, np.uint16) * 257
+
+        def write_deep(temp: str) -> None:
+            if image_format == "PNG":
+                Path(temp).write_bytes(deep.png16(samples, icc, tags, dpi))
+            else:
+                deep.write_tiff16(temp, samples, icc, tags, dpi)
+
+        write_atomically(target, write_deep, overwrite=overwrite, shown=path)
+        return target
     if img.mode != "RGB" and not (img.mode == "RGBA" and image_format in ("PNG", "WEBP", "TIFF")):
         img = to_rgb(img)
     options: dict[str, object] = {}
@@ -547,6 +618,15 @@ def save_image(
         options = {"quality": quality, "subsampling": 0}
     elif image_format == "WEBP":
         options = {"quality": quality}
+    if icc and image_format != "BMP":
+        options["icc_profile"] = icc
+    if dpi is not None:
+        options["dpi"] = (dpi, dpi)
+    if tags is not None and image_format != "BMP":
+        exif_bytes = tags.tobytes()
+        # A JPEG holds EXIF in one APP1 segment of at most 64 KiB; a larger block is left out.
+        if image_format != "JPEG" or len(exif_bytes) <= _JPEG_EXIF_LIMIT:
+            options["exif"] = exif_bytes
 
     def write(temp: str) -> None:
         with open(temp, "wb") as file:

@@ -3,12 +3,14 @@ callback)`` entry point returning a :class:`~painterly.methods.base.Result`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
+from PIL import Image
 
 from painterly.config.options import Options
-from painterly.engine.plan import Network
+from painterly.engine.cost import Cost
+from painterly.engine.plan import Network, Plan
 from painterly.methods import adain, artflow, feedforward, gatys, wct
 from painterly.methods.base import Result
 
@@ -35,4 +37,32 @@ ONE_PASS: dict[str, tuple[OnePass, Callable[[], Network]]] = {
 """The one-pass methods at the level of tensors: how to make the pass for some options on a
 device, and what it asks of its plan (for :class:`~painterly.methods.feedforward.FloatRounds`)."""
 
-__all__ = ["ONE_PASS", "RUNNERS", "Result"]
+
+def plan_of(content: Image.Image, styles: Sequence[Image.Image], options: Options) -> Plan:
+    """The plan a run of ``options`` on these images would follow (PainterlyError if it
+    would not fit)."""
+    from painterly.controls.inputs import prepare_inputs
+    from painterly.engine.plan import resolve
+
+    inputs = prepare_inputs(content, styles, options)
+    if options.method == "gatys":
+        return resolve(options, inputs, gatys.network(options))
+    return resolve(options, inputs, ONE_PASS[options.method][1]())
+
+
+def cost_of(plan: Plan) -> Cost:
+    """The estimate of ``plan``'s memory and time (:mod:`painterly.engine.cost`), from a
+    probe of its network on its device."""
+    from painterly.engine import cost
+    from painterly.engine.runtime import autocast
+
+    o = plan.options
+    if o.method == "gatys":
+        return cost.estimate(plan, cost.probe(plan), cost.optimisation_tiles(plan))
+    make = ONE_PASS[o.method][0](o, plan.device, True)
+    with autocast(plan.device, plan.dtype):
+        measured = cost.probe(plan, lambda image: make(image, [(image, 1.0)], 1.0))
+    return cost.estimate(plan, measured, cost.pass_tiles(plan))
+
+
+__all__ = ["ONE_PASS", "RUNNERS", "Result", "cost_of", "plan_of"]

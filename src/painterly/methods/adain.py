@@ -15,6 +15,7 @@ from painterly.config.options import Options
 from painterly.engine.optimize import Cancel, Progress
 from painterly.methods.base import Result
 from painterly.methods.feedforward import run_transform
+from painterly.methods.tiled import Affine, Fit, Moments
 
 EPSILON = 1e-5
 """Added to the variance before the square root (Eq. 6), so a flat channel has σ > 0."""
@@ -42,6 +43,17 @@ def adaptive_instance_norm(content: torch.Tensor, style: torch.Tensor) -> torch.
     return normalised * style_std + style_mean
 
 
+def fit_adain(content: Moments, style: Moments) -> Affine:
+    """Eq. 8 as a map of the content's features, from the whole images' moments:
+    σ(y)/σ(x) per channel, and μ(y) − μ(x) σ(y)/σ(x) added (σ with :data:`EPSILON`)."""
+    scale = torch.sqrt(style.variance(0) + EPSILON) / torch.sqrt(content.variance(0) + EPSILON)
+    return Affine(scale, style.mean - scale * content.mean)
+
+
+FIT = Fit(full=False, affine=fit_adain)
+"""AdaIN's tiled form (:mod:`painterly.methods.tiled`): per channel."""
+
+
 def run(
     content: Image.Image,
     styles: Sequence[Image.Image],
@@ -50,4 +62,4 @@ def run(
     cancel: Cancel | None = None,
 ) -> Result:
     """Stylise ``content`` with ``styles`` by AdaIN at relu4_1 and the pretrained decoder."""
-    return run_transform(content, styles, options, adaptive_instance_norm, callback, cancel)
+    return run_transform(content, styles, options, adaptive_instance_norm, FIT, callback, cancel)

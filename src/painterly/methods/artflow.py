@@ -26,6 +26,7 @@ from PIL import Image
 from painterly.config.options import Options
 from painterly.engine.optimize import Cancel, Progress
 from painterly.engine.plan import Network
+from painterly.methods import adain, wct
 from painterly.methods.adain import adaptive_instance_norm
 from painterly.methods.base import Result
 from painterly.methods.feedforward import (
@@ -35,7 +36,9 @@ from painterly.methods.feedforward import (
     mix_transfers,
     pad_to_stride,
     run_pass,
+    tiled_pass,
 )
+from painterly.methods.tiled import Codec, Fit
 from painterly.methods.wct import whiten_colour
 from painterly.models.artflow import STRIDE, ProjectionFlow
 from painterly.models.weights import trained_file
@@ -47,6 +50,8 @@ MEMORY_BOUND = "conv4_1"
 optimisation's margins), which bounds the flow's pass for widths up to 512: its widest
 moment is a coupling's hidden activations, width/4 floats a pixel at half the side, two or
 three alive at once."""
+FITS: dict[str, Fit] = {"adain": adain.FIT, "wct": wct.FIT}
+"""The latent transfers' tiled forms (:mod:`painterly.methods.tiled`)."""
 SHIPPED = "artflow"
 """The registered name (:data:`painterly.models.weights.TRAINED`) of the flow that ships with
 the package, what ``--artflow-model auto`` means."""
@@ -110,8 +115,28 @@ def _load(path: str, where: tuple[str, int, int], device: str) -> ProjectionFlow
 
 
 def network() -> Network:
-    """What the pass asks of its plan: sides of at least the flow's stride, no history."""
-    return Network(MEMORY_BOUND, STRIDE, 0)
+    """What the pass asks of its plan: sides of at least the flow's stride, no history, and
+    tiles read with the shipped flow's reach both ways (the plan's estimate; a tiled pass
+    reads the loaded flow's own)."""
+    return Network(MEMORY_BOUND, STRIDE, 0, 2 * ProjectionFlow().reach)
+
+
+def flow_tiles(options: Options, device: torch.device, tile: int) -> Stylise:
+    """:func:`transfer` decoded in tiles of at most ``tile`` px, in float32."""
+    flow = load(options, device)
+    codec = Codec(
+        flow, flow.reverse, flow.stride, flow.reach, flow.reach, FITS[options.transform],
+        lambda style: crop_to_stride(style, flow.stride),
+    )  # fmt: skip
+    stylise = tiled_pass(codec, tile)
+
+    def float32(
+        content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], alpha: float
+    ) -> torch.Tensor:
+        with torch.autocast(device.type, enabled=False):
+            return stylise(content, styles, alpha)
+
+    return float32
 
 
 def flow_pass(options: Options, device: torch.device, clamp: bool = True) -> Stylise:
@@ -141,5 +166,5 @@ def run(
     ``options.artflow_model``)."""
     return run_pass(
         content, styles, options, lambda device: flow_pass(options, device), network(),
-        callback, cancel,
+        callback, cancel, lambda device, tile: flow_tiles(options, device, tile),
     )  # fmt: skip

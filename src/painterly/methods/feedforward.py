@@ -20,6 +20,7 @@ and other ``--weights`` are refused when the Options are built.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -28,14 +29,17 @@ from torch.nn import functional as F
 
 from painterly.config.options import Options
 from painterly.controls.inputs import Inputs, prepare_inputs
+from painterly.engine import cost
 from painterly.engine.optimize import Cancel, Progress
 from painterly.engine.plan import Network, Plan, StagePlan, resolve
-from painterly.engine.runtime import autocast, configure
-from painterly.errors import Interrupted, PainterlyError
+from painterly.engine.runtime import GIB, autocast, configure
+from painterly.engine.tiles import grid, layer_reach
+from painterly.errors import Interrupted, Note, PainterlyError
 from painterly.io.images import to_image, to_tensor
 from painterly.methods.base import Result
+from painterly.methods.tiled import Codec, Fit, tiled_transfer
 from painterly.models import AdaINDecoder, load_decoder, load_encoder
-from painterly.models.decoder import STRIDE
+from painterly.models.decoder import REACH, STRIDE
 from painterly.models.vgg import VGG19
 
 LAYER = "conv4_1"
@@ -131,10 +135,44 @@ def decoder_pass(transform: Transform, device: torch.device, clamp: bool = True)
     )
 
 
+def vgg_codec(encoder: VGG19, decoder: AdaINDecoder, fit: Fit) -> Codec:
+    """The encoder to relu4_1 (float32, as in :func:`transfer`) and the AdaIN decoder (at
+    the ambient precision), for a tiled pass of the transform ``fit`` describes."""
+
+    def encode(image: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(image.device.type, enabled=False):
+            return encoder(image, [LAYER])[LAYER]
+
+    return Codec(encode, decoder, STRIDE, layer_reach(LAYER), REACH, fit)
+
+
+def tiled_pass(codec: Codec, tile: int, clamp: bool = True) -> Stylise:
+    """A :data:`Stylise` that decodes in tiles of at most ``tile`` px
+    (:mod:`painterly.methods.tiled`): the content reflect-padded to the codec's stride as
+    :func:`transfer` pads it, the result cropped back and clamped unless ``clamp`` is false."""
+
+    def stylise(
+        content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], alpha: float
+    ) -> torch.Tensor:
+        h, w = content.shape[-2:]
+        with torch.inference_mode():
+            padded = pad_to_stride(content, codec.stride)
+            out = tiled_transfer(codec, padded, styles, alpha, tile)[..., :h, :w]
+            return out.clamp_(0.0, 1.0) if clamp else out
+
+    return stylise
+
+
+def decoder_tiles(transform: Fit, device: torch.device, tile: int) -> Stylise:
+    """:func:`tiled_pass` through the encoder and the AdaIN decoder on ``device``."""
+    return tiled_pass(vgg_codec(*networks(device), transform), tile)
+
+
 def network() -> Network:
     """What a feed-forward pass asks of its plan: VGG-19 down to relu4_1, sides of at least
-    the decoder's stride, no optimiser history."""
-    return Network(LAYER, STRIDE, 0)
+    the decoder's stride, no optimiser history, tiles read with the encoder's and decoder's
+    reach (64 px)."""
+    return Network(LAYER, STRIDE, 0, -(-(layer_reach(LAYER) + REACH) // STRIDE) * STRIDE)
 
 
 def transfer_inputs(
@@ -182,9 +220,11 @@ def run_pass(
     network: Network,
     callback: Callable[[Progress], None] | None = None,
     cancel: Cancel | None = None,
+    tiles: Callable[[torch.device, int], Stylise] | None = None,
 ) -> Result:
     """The entry point of a one-pass method: prepare, plan for ``network``, ``make`` the
-    pass on the plan's device, run it, finish.
+    pass on the plan's device (or, for a stage the plan tiles, ``tiles`` it with the plan's
+    tile), run it, finish.
 
     ``callback`` gets one :class:`Progress` for the single pass, so front ends show
     feed-forward runs like optimisation runs. A ``cancel`` set before the pass starts
@@ -192,12 +232,17 @@ def run_pass(
     """
     started = time.perf_counter()
     inputs, plan, stage = prepare(content, styles, options, network)
-    stylise = make(plan.device)
+    if stage.tile is not None:
+        assert tiles is not None, "the plan tiles only a network with a reach"
+        tell_tiles(plan, stage, make(plan.device))
+        stylise = tiles(plan.device, stage.tile)
+    else:
+        stylise = make(plan.device)
     if cancel is not None and cancel.is_set():
         raise Interrupted(None, 0)
     alpha = DEFAULT_STRENGTH if options.strength is None else options.strength
     image = transfer_inputs(inputs, plan, stage, stylise, alpha)
-    final = inputs.final(to_image(image))
+    final = inputs.final(to_image(image, options.bit_depth))
     seconds = time.perf_counter() - started
     if callback is not None:
         callback(
@@ -212,7 +257,26 @@ def run_pass(
                 stage_total=1,
             )
         )
-    return Result(image=final, options=options, iterations=1, seconds=seconds)
+    return Result(image=final, options=options, iterations=1, seconds=seconds, exif=inputs.exif)
+
+
+def tell_tiles(plan: Plan, stage: StagePlan, whole: Stylise) -> None:
+    """A note that the pass is tiled: how many tiles, and the memory and time it needs
+    (:mod:`painterly.engine.cost`, probed with the untiled pass ``whole``)."""
+    assert stage.tile is not None
+    w, h = stage.output
+    count = len(grid(h, w, stage.tile, plan.network.min_side, plan.network.reach))
+    with autocast(plan.device, plan.dtype):
+        measured = cost.probe(plan, lambda image: whole(image, [(image, 1.0)], 1.0))
+    (estimate,) = cost.estimate(plan, measured, cost.pass_tiles(plan)).stages
+    warnings.warn(
+        Note(
+            f"the {w}×{h} pass is decoded in {count} tiles of at most {stage.tile} px, with the "
+            f"whole image's statistics; about {estimate.memory / GIB:.1f} GiB and "
+            f"{cost.duration(estimate.seconds)}"
+        ),
+        stacklevel=3,
+    )
 
 
 class FloatRounds:
@@ -252,11 +316,13 @@ def run_transform(
     styles: Sequence[Image.Image],
     options: Options,
     transform: Transform,
+    fit: Fit,
     callback: Callable[[Progress], None] | None = None,
     cancel: Cancel | None = None,
 ) -> Result:
-    """:func:`run_pass` of ``transform`` at relu4_1 and the AdaIN decoder."""
+    """:func:`run_pass` of ``transform`` at relu4_1 and the AdaIN decoder (tiled, when the
+    plan tiles, by its form ``fit``)."""
     return run_pass(
         content, styles, options, lambda device: decoder_pass(transform, device), network(),
-        callback, cancel,
+        callback, cancel, lambda device, tile: decoder_tiles(fit, device, tile),
     )  # fmt: skip

@@ -28,10 +28,13 @@ from painterly.controls.strength import (
     retention,
     target_retention,
 )
+from painterly.engine import cost
 from painterly.engine.optimize import Cancel, Progress, history_pairs
 from painterly.engine.plan import Network, Plan, StagePlan, resolve
+from painterly.engine.runtime import GIB
 from painterly.engine.session import Session
 from painterly.engine.targets import Targets
+from painterly.engine.tiles import tile_count
 from painterly.errors import Interrupted, Note
 from painterly.io.images import to_image
 from painterly.methods.base import Result
@@ -130,9 +133,32 @@ def run(
     """
     inputs = prepare_inputs(content, styles, options)
     plan = resolve(options, inputs, network(options))
+    tell_tiles(plan)
     return run_session(
         session(plan, inputs, callback=callback, cancel=cancel), plan.options, callback, cancel
     )
+
+
+def tell_tiles(plan: Plan) -> None:
+    """A note for each stage the plan tiles (its tiles, memory and time), and the whole
+    run's estimate (:mod:`painterly.engine.cost`): a tiled run is a long one."""
+    if all(stage.tile is None for stage in plan.stages):
+        return
+    run_cost = cost.estimate(plan, cost.probe(plan), cost.optimisation_tiles(plan))
+    for stage, stage_cost in zip(plan.stages, run_cost.stages, strict=True):
+        if stage.tile is None:
+            continue
+        w, h = stage.output
+        count = tile_count(stage.output, stage.tile, list(plan.options.layers))
+        warnings.warn(
+            Note(
+                f"stage {stage.index + 1} ({w}×{h}) is optimised in {count} tiles of at most "
+                f"{stage.tile} px, with the whole image's loss; about "
+                f"{stage_cost.memory / GIB:.1f} GiB and {cost.duration(stage_cost.seconds)}"
+            ),
+            stacklevel=2,
+        )
+    warnings.warn(Note(run_cost.summary()), stacklevel=2)
 
 
 def run_session(
@@ -147,13 +173,14 @@ def run_session(
         options = calibrate_strength(session, options, cancel)
     outcome = session.run(options, callback, cancel)
     started = time.perf_counter()
-    image = session.inputs.final(to_image(outcome.image))
+    image = session.inputs.final(to_image(outcome.image, options.bit_depth))
     return Result(
         image=image,
         options=options,
         losses=outcome.losses,
         iterations=outcome.iterations,
         seconds=outcome.seconds + time.perf_counter() - started,
+        exif=session.inputs.exif,
     )
 
 

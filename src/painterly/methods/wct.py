@@ -17,6 +17,7 @@ from painterly.config.options import Options
 from painterly.engine.optimize import Cancel, Progress
 from painterly.methods.base import Result
 from painterly.methods.feedforward import run_transform
+from painterly.methods.tiled import Affine, Fit, Moments
 
 RELATIVE_FLOOR = 1e-5
 """Eigenvalues below this fraction of the largest (or below :data:`ABSOLUTE_FLOOR`) count
@@ -69,6 +70,17 @@ def whiten_colour(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def fit_wct(content: Moments, style: Moments) -> Affine:
+    """Eqs. 2 and 3 as one map of the content's features, from the whole images' moments:
+    A = E_s D_s^½ E_sᵀ E_c D_c^−½ E_cᵀ and b = m_s − A m_c (float64)."""
+    transform = _root(style.variance(1), 0.5) @ _root(content.variance(1), -0.5)
+    return Affine(transform, style.mean - transform @ content.mean)
+
+
+FIT = Fit(full=True, affine=fit_wct)
+"""WCT's tiled form (:mod:`painterly.methods.tiled`): the whole covariance."""
+
+
 def run(
     content: Image.Image,
     styles: Sequence[Image.Image],
@@ -77,4 +89,4 @@ def run(
     cancel: Cancel | None = None,
 ) -> Result:
     """Stylise ``content`` with ``styles`` by WCT at relu4_1 and the AdaIN decoder."""
-    return run_transform(content, styles, options, whiten_colour, callback, cancel)
+    return run_transform(content, styles, options, whiten_colour, FIT, callback, cancel)

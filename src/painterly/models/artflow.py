@@ -202,6 +202,13 @@ class ProjectionFlow(nn.Module):
         self.latent_channels = channels
         self.stride = 2**blocks
 
+    @property
+    def reach(self) -> int:
+        """How many pixels beyond its own a latent position depends on, to either side (and
+        a pixel of :meth:`reverse` on latents): each coupling's two 3 × 3 convolutions read
+        one more position to either side, at the block's stride."""
+        return sum(2 * self.steps_count * 2 ** (b + 1) for b in range(self.blocks_count))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The latent of the images ``x``."""
         for block in self._steps:

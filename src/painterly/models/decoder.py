@@ -41,6 +41,22 @@ SEQUENTIAL_INDEX: dict[int, str] = dict(
 is the encoder layer each convolution mirrors."""
 
 
+def _reach() -> int:
+    # Each 3×3 convolution reads one more position to either side: its input's stride in
+    # output pixels (8 before the first up-sampling, then 4, 2, 1).
+    reach, stride = 0, STRIDE
+    for _, _, _, up in LAYERS:
+        reach += stride
+        if up:
+            stride //= 2
+    return reach
+
+
+REACH = _reach()
+"""How many output pixels beyond its own a decoded pixel depends on, to either side, in the
+image's scale (30): what a tile must be decoded with to match the whole image's decode."""
+
+
 class AdaINDecoder(nn.Module):
     """Frozen decoder g of AdaIN: relu4_1 features (N×512×h×w) → RGB (N×3×8h×8w), unclamped.
 

@@ -228,7 +228,7 @@ class Worker(threading.Thread):
         self._last_position = resume.start()
         report = self._reporter(job, live, resume)
         result = run(content, styles, options, report, cancel)
-        save_image(result.image, studio.result_path(job.id), overwrite=True)
+        result.save(studio.result_path(job.id), overwrite=True)
         total = resume.done + result.iterations
         return {
             "state": "done",
