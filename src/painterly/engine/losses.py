@@ -383,6 +383,14 @@ def total_variation(image: torch.Tensor, exponent: float = 2.0) -> torch.Tensor:
     return squared.pow(exponent / 2.0).sum()
 
 
+def temporal_loss(image: torch.Tensor, warped: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(1/D) Σ_k c_k (x_k − ω_k)², D = H·W·C: Ruder, Dosovitskiy & Brox (2016), Eq. 2, the
+    short-term temporal loss. ``warped`` (ω) is the previous frame's stylisation warped into
+    this frame, ``weights`` (c, 1×1×H×W, in [0, 1]) where that warp is trusted; pixels in
+    [0, 1], so the term is on the scale of the pixels' squared change."""
+    return (weights * (image - warped).pow(2)).sum() / image[0].numel()
+
+
 # Calibration of the "calibrated" convention: with the content term taken per element (so
 # that it no longer grows with the image), the paper's printed α/β gave the paper's look
 # once the content term is multiplied by this constant. See docs/reproduction.md.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 from PIL import Image
 
 from painterly.config.options import Options
@@ -21,12 +20,15 @@ RUNNERS: dict[str, Callable[..., Result]] = {
     "artflow": artflow.run,
 }
 
-OnePass = Callable[[Options, torch.device, bool], feedforward.Stylise]
-"""(options, device, clamp to [0, 1]) → the pass."""
+OnePass = Callable[..., feedforward.Stylise]
+"""(options, device, clamp to [0, 1], remember=False) → the pass; with ``remember`` the
+styles' codes are kept across passes."""
 
 
 def _decoder(transform: feedforward.Transform) -> OnePass:
-    return lambda options, device, clamp: feedforward.decoder_pass(transform, device, clamp)
+    return lambda options, device, clamp, remember=False: feedforward.decoder_pass(
+        transform, device, clamp, remember
+    )
 
 
 ONE_PASS: dict[str, tuple[OnePass, Callable[[], Network]]] = {

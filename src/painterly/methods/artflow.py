@@ -30,6 +30,7 @@ from painterly.methods import adain, wct
 from painterly.methods.adain import adaptive_instance_norm
 from painterly.methods.base import Result
 from painterly.methods.feedforward import (
+    StyleMemo,
     Stylise,
     Transform,
     blend_strength,
@@ -72,9 +73,11 @@ def transfer(
     transform: Transform,
     alpha: float,
     clamp: bool = True,
+    memo: StyleMemo | None = None,
 ) -> torch.Tensor:
     """Stylise ``content`` (1×3×H×W in [0, 1], H, W ≥ the flow's stride) with the weighted
-    ``styles`` (1×3×h×w each), through the latent of ``flow``.
+    ``styles`` (1×3×h×w each), through the latent of ``flow`` (the styles' latents kept in
+    ``memo``, when given, for the next call).
 
     The content is reflect-padded to multiples of the flow's stride and the result cropped
     back, so the output has the content's size; the styles are cropped to multiples of it.
@@ -85,7 +88,7 @@ def transfer(
     with torch.inference_mode():
         latent = flow(pad_to_stride(content, flow.stride))
         mixed = mix_transfers(
-            latent, styles, lambda style: flow(crop_to_stride(style, flow.stride)), transform
+            latent, styles, lambda style: flow(crop_to_stride(style, flow.stride)), transform, memo
         )
         image = flow.reverse(blend_strength(latent, mixed, alpha))
         image = image[..., :h, :w].float()
@@ -139,18 +142,22 @@ def flow_tiles(options: Options, device: torch.device, tile: int) -> Stylise:
     return float32
 
 
-def flow_pass(options: Options, device: torch.device, clamp: bool = True) -> Stylise:
+def flow_pass(
+    options: Options, device: torch.device, clamp: bool = True, remember: bool = False
+) -> Stylise:
     """:func:`transfer` through the model of ``options``, in float32 whatever the plan's
     precision: in bf16 the flow and its inverse no longer cancel (about 2e-4 apart), and
-    exactness is the point of ArtFlow."""
+    exactness is the point of ArtFlow. With ``remember``, each style tensor is encoded once
+    for all the passes (a clip's frames)."""
     flow = load(options, device)
     transform = TRANSFORMS[options.transform]
+    memo: StyleMemo | None = {} if remember else None
 
     def stylise(
         content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], alpha: float
     ) -> torch.Tensor:
         with torch.autocast(device.type, enabled=False):
-            return transfer(flow, content, styles, transform, alpha, clamp)
+            return transfer(flow, content, styles, transform, alpha, clamp, memo)
 
     return stylise
 

@@ -75,14 +75,39 @@ def blend_strength(content: torch.Tensor, transferred: torch.Tensor, alpha: floa
     return torch.lerp(content, transferred, alpha)
 
 
+StyleMemo = dict[int, tuple[torch.Tensor, torch.Tensor]]
+"""Encoded styles kept across passes, by the style tensor's identity: id → (style, code).
+The tensor itself is kept too, so that its id cannot be reused by another one."""
+
+
+def remembered(
+    encode: Callable[[torch.Tensor], torch.Tensor], memo: StyleMemo | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``encode``, looking each style tensor up in ``memo`` first (None: no memory): a
+    clip's frames share their styles, whose codes are then computed once."""
+    if memo is None:
+        return encode
+
+    def lookup(style: torch.Tensor) -> torch.Tensor:
+        known = memo.get(id(style))
+        if known is None or known[0] is not style:
+            known = memo[id(style)] = (style, encode(style))
+        return known[1]
+
+    return lookup
+
+
 def mix_transfers(
     content: torch.Tensor,
     styles: Sequence[tuple[torch.Tensor, float]],
     encode: Callable[[torch.Tensor], torch.Tensor],
     transform: Transform,
+    memo: StyleMemo | None = None,
 ) -> torch.Tensor:
     """Σ_k w_k T(content, encode(style_k)): the AdaIN paper's style interpolation (§7), for
-    features and for ArtFlow's latents alike, in ``content``'s dtype."""
+    features and for ArtFlow's latents alike, in ``content``'s dtype; the styles' codes
+    are kept in ``memo`` when one is given."""
+    encode = remembered(encode, memo)
     mixed = None
     for style, weight in styles:
         part = transform(content, encode(style)).to(content.dtype)
@@ -99,8 +124,10 @@ def transfer(
     transform: Transform,
     alpha: float,
     clamp: bool = True,
+    memo: StyleMemo | None = None,
 ) -> torch.Tensor:
-    """Stylise ``content`` (1×3×H×W in [0, 1], any H, W ≥ 8) with weighted ``styles``.
+    """Stylise ``content`` (1×3×H×W in [0, 1], any H, W ≥ 8) with weighted ``styles``
+    (their relu4_1 features kept in ``memo``, when given, for the next call).
 
     The content is reflect-padded to multiples of 8 for the decoder and the result cropped
     back, so the output has the content's size. The encoder and the transform run in float32
@@ -115,7 +142,11 @@ def transfer(
         with torch.autocast(content.device.type, enabled=False):
             content_features = encoder(pad_to_stride(content), [LAYER])[LAYER]
             mixed = mix_transfers(
-                content_features, styles, lambda style: encoder(style, [LAYER])[LAYER], transform
+                content_features,
+                styles,
+                lambda style: encoder(style, [LAYER])[LAYER],
+                transform,
+                memo,
             )
             blended = blend_strength(content_features, mixed, alpha)
         decoded = decoder(blended)
@@ -127,11 +158,15 @@ Stylise = Callable[[torch.Tensor, Sequence[tuple[torch.Tensor, float]], float], 
 """One pass: (content 1×3×H×W, weighted styles 1×3×h×w, α) → 1×3×H×W in [0, 1]."""
 
 
-def decoder_pass(transform: Transform, device: torch.device, clamp: bool = True) -> Stylise:
-    """:func:`transfer` through the encoder and the AdaIN decoder on ``device``."""
+def decoder_pass(
+    transform: Transform, device: torch.device, clamp: bool = True, remember: bool = False
+) -> Stylise:
+    """:func:`transfer` through the encoder and the AdaIN decoder on ``device``; with
+    ``remember``, each style tensor is encoded once for all the passes (a clip's frames)."""
     encoder, decoder = networks(device)
+    memo: StyleMemo | None = {} if remember else None
     return lambda content, styles, alpha: transfer(
-        encoder, decoder, content, styles, transform, alpha, clamp
+        encoder, decoder, content, styles, transform, alpha, clamp, memo
     )
 
 

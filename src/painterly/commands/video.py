@@ -1,0 +1,129 @@
+"""``painterly video IN STYLE... -o OUT [options]``: stylise a clip without flicker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from painterly.commands import EXIT_INTERRUPTED, say_stopped
+from painterly.commands.common import (
+    Parser,
+    add_option_flags,
+    add_output_flags,
+    format_seconds,
+    progress_line,
+)
+from painterly.config.options import Options
+from painterly.errors import Interrupted, PainterlyError, printable
+
+SETTINGS = ("start", "duration", "every", "per_frame", "temporal_weight", "blend",
+            "frame_iterations")  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    from painterly.io.video import VIDEO_FORMATS
+    from painterly.video.clip import DEFAULT_BLEND, DEFAULT_TEMPORAL_WEIGHT
+
+    parser = Parser(
+        prog="painterly video",
+        description="Paint a video clip in the style of one or more images, frame by frame, "
+        "each frame tied to the one before along the optical flow so that the clip does not "
+        "flicker (gatys: Ruder et al. 2016; adain, wct, artflow: a flow-guided blend).",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("video", help="the clip to paint (any container and codec FFmpeg reads)")
+    parser.add_argument("style", nargs="+", help="the painting(s) whose style to use")
+    add_output_flags(
+        parser,
+        output=f"where to write the clip ({', '.join(VIDEO_FORMATS)}); H.264 for .mp4, .mov "
+        "and .mkv, with the source's frame rate and audio",
+        overwrite="replace OUTPUT, and an earlier run's kept frames, if they exist",
+        quiet="no progress display; print only the output path",
+    )
+    group = parser.add_argument_group("video options")
+    group.add_argument("--start", metavar="SECONDS", help="where to begin (default: 0)")
+    group.add_argument("--duration", metavar="SECONDS", help="how much (default: to the end)")
+    group.add_argument(
+        "--every", metavar="N", help="take every N-th frame, for a quick preview (default: 1)"
+    )
+    group.add_argument(
+        "--resume", action="store_true", default=False,
+        help="continue a stopped run from the frames it kept in OUTPUT.frames/",
+    )  # fmt: skip
+    group.add_argument(
+        "--per-frame", dest="per_frame", action="store_const", const=True,
+        help="stylise every frame on its own, with nothing tying it to the last (flickers; "
+        "for comparison)",
+    )  # fmt: skip
+    group.add_argument(
+        "--temporal-weight", dest="temporal_weight", metavar="X",
+        help="gatys: weight of the temporal loss on the pixels the flow carries over from "
+        f"the previous frame, 0 to turn it off (default: {DEFAULT_TEMPORAL_WEIGHT:g})",
+    )  # fmt: skip
+    group.add_argument(
+        "--blend", metavar="X",
+        help="adain, wct, artflow: share of the previous output, warped, in each frame where "
+        f"the flow is trusted, 0 to 0.95 (default: {DEFAULT_BLEND:g})",
+    )  # fmt: skip
+    group.add_argument(
+        "--frame-iterations", dest="frame_iterations", metavar="N",
+        help="gatys: evaluations for each frame after the first, which starts from the "
+        "previous one (default: half of --iterations)",
+    )  # fmt: skip
+    add_option_flags(parser)
+    return parser
+
+
+def _require_video_extra() -> None:
+    try:
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+    except ImportError:
+        raise PainterlyError(
+            "painterly video needs the video extra: pip install 'painterly[video]'"
+        ) from None
+
+
+def command(argv: Sequence[str]) -> int:
+    _require_video_extra()
+    from painterly.video.clip import VideoSettings
+    from painterly.video.run import FrameProgress, frames_folder, stylize_video
+
+    args = vars(parser().parse_args(argv))
+    video, styles, out = args.pop("video"), args.pop("style"), args.pop("output")
+    overwrite, resume, quiet = args.pop("overwrite"), args.pop("resume"), args.pop("quiet")
+    settings = VideoSettings.build(**{name: args.pop(name, None) for name in SETTINGS})
+    options = Options.build(**args)
+    line = None if quiet else progress_line(sys.stderr, 20)
+
+    def on_frame(p: FrameProgress) -> None:
+        if line is not None:
+            kept = " (kept)" if p.cached else ""
+            text = f"frames{kept} | {format_seconds(p.elapsed)} ETA {format_seconds(p.eta)}"
+            line(p.done, p.total, 0, text)
+
+    try:
+        result = stylize_video(video, styles, out, options, settings, overwrite=overwrite,
+                               resume=resume, on_frame=on_frame)  # fmt: skip
+    except (Interrupted, KeyboardInterrupt):
+        folder = frames_folder(Path(out))
+        if any(folder.glob("*.png")):
+            say_stopped(
+                f"interrupted; the finished frames are kept in {printable(folder)}: run the "
+                "same command with --resume to continue"
+            )
+        else:
+            say_stopped("interrupted before the first frame was finished")
+        return EXIT_INTERRUPTED
+    if not quiet:
+        audio = ", with the audio" if result.audio else ""
+        resumed = f" ({result.resumed} kept from before)" if result.resumed else ""
+        print(
+            f"{result.frames} frames{resumed} of {result.size[0]}×{result.size[1]} at "
+            f"{result.fps:.3g} fps{audio} in {format_seconds(result.seconds)}",
+            file=sys.stderr,
+        )
+    print(printable(result.path))
+    return 0

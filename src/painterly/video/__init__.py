@@ -1,0 +1,2 @@
+"""painterly video: clips stylised frame by frame, each frame tied to the one before along
+the optical flow (flow.py, temporal.py, clip.py), read, kept and written by run.py."""

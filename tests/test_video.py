@@ -1,0 +1,219 @@
+"""Video without flicker: the flow, the trust mask, the temporal loss, and clips through
+``painterly video`` (tiny synthetic clips, real weights, real FFmpeg through PyAV)."""
+
+from __future__ import annotations
+
+import fractions
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.commands import main
+from painterly.config.options import Options
+from painterly.engine import losses
+from painterly.engine.optimize import Cancel
+from painterly.errors import Interrupted, PainterlyError
+from painterly.io.video import VideoWriter, probe, read_frames
+from painterly.video import flow
+from painterly.video.clip import VideoSettings
+from painterly.video.run import frames_folder, stylize_video
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB texture in [0, 1] (float32): something a flow can follow."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((h // 4 + 2, w // 4 + 2, 3)).astype(np.float32)
+    image = Image.fromarray((coarse * 255).astype(np.uint8)).resize(
+        (w + 8, h + 8), Image.Resampling.BICUBIC
+    )
+    return np.asarray(image, dtype=np.float32)[4 : 4 + h, 4 : 4 + w] / 255.0
+
+
+def test_flow_of_a_shifted_image_is_the_shift_and_warping_recovers_it():
+    base = texture(96, 128)
+    shifted = np.roll(base, (2, 3), axis=(0, 1))  # shifted(x) = base(x − (3, 2))
+    backward = flow.optical_flow(shifted, base)
+    inner = (slice(12, -12), slice(12, -12))
+    assert np.median(backward[inner][..., 0]) == pytest.approx(-3.0, abs=0.25)
+    assert np.median(backward[inner][..., 1]) == pytest.approx(-2.0, abs=0.25)
+    warped = flow.warp(base, backward)
+    assert np.abs(warped - shifted)[inner].mean() < 0.01
+    assert np.abs(base - shifted)[inner].mean() > 0.05  # the warp did something
+
+
+def _square_frames() -> tuple[np.ndarray, np.ndarray]:
+    """A textured square moving 8 px right over a static textured background."""
+    background, square = texture(96, 128, 1), texture(32, 32, 2) * 0.5 + 0.5
+    before, after = background.copy(), background.copy()
+    before[32:64, 40:72] = square
+    after[32:64, 48:80] = square
+    return before, after
+
+
+def test_the_trust_mask_marks_the_band_the_moving_square_uncovers():
+    before, after = _square_frames()
+    weights = flow.consistency(flow.optical_flow(after, before), flow.optical_flow(before, after))
+    uncovered = weights[36:60, 40:48]  # background in `after` that the square hid before
+    still = weights[70:90, 90:120]
+    assert uncovered.mean() < 0.5
+    assert still.mean() > 0.9
+
+
+def test_temporal_loss_is_zero_for_a_static_clip_and_counts_only_trusted_pixels():
+    frame = torch.from_numpy(texture(32, 32).transpose(2, 0, 1))[None]
+    ones = torch.ones(1, 1, 32, 32)
+    assert losses.temporal_loss(frame, frame.clone(), ones).item() == 0.0
+    other = frame + 0.1
+    assert losses.temporal_loss(other, frame, ones).item() == pytest.approx(0.01, rel=1e-4)
+    assert losses.temporal_loss(other, frame, torch.zeros_like(ones)).item() == 0.0
+    still = texture(48, 64)
+    backward = flow.optical_flow(still, still)
+    weights = flow.consistency(backward, flow.optical_flow(still, still))
+    assert weights.mean() == 1.0
+    assert flow.warping_error(still, still, backward, weights) == 0.0
+
+
+def write_clip(path, frames: int = 6, size=(64, 48), fps=8, step=2, seed=3) -> None:
+    """A pan across a texture, as an H.264 file."""
+    w, h = size
+    scene = texture(h, w + step * frames + 8, seed)
+    with VideoWriter(path, fractions.Fraction(fps), size) as writer:
+        for i in range(frames):
+            window = scene[:, i * step : i * step + w]
+            writer.write(Image.fromarray((window * 255 + 0.5).astype(np.uint8)))
+
+
+@pytest.fixture(scope="module")
+def style_path(tmp_path_factory, style_image):
+    path = tmp_path_factory.mktemp("style") / "style.png"
+    style_image.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
+    write_clip(path)
+    return path
+
+
+def _decoded(path) -> list[np.ndarray]:
+    return [np.asarray(f.image, dtype=np.int16) for f in read_frames(path)]
+
+
+def _warping_error(source, video) -> float:
+    """The mean warping error of ``video``'s frames along the flow of ``source``'s."""
+    inputs = [(f / 255.0).astype(np.float32) for f in _decoded(source)]
+    outputs = _decoded(video)
+    errors = []
+    for i in range(1, len(outputs)):
+        backward = flow.optical_flow(inputs[i], inputs[i - 1])
+        weights = flow.consistency(backward, flow.optical_flow(inputs[i - 1], inputs[i]))
+        errors.append(
+            flow.warping_error(
+                outputs[i].astype(np.uint8), outputs[i - 1].astype(np.uint8), backward, weights
+            )
+        )
+    return float(np.mean(errors))
+
+
+def test_adain_clip_keeps_frames_size_and_rate_and_the_blend_steadies_it(
+    clip, tmp_path, style_path
+):
+    options = Options.build(method="adain", size=64)
+    steady = stylize_video(clip, [style_path], tmp_path / "steady.mp4", options)
+    flicker = stylize_video(
+        clip, [style_path], tmp_path / "flicker.mp4", options, VideoSettings(per_frame=True)
+    )
+    info = probe(steady.path)
+    assert (info.frames, info.width, info.height, info.fps) == (6, 64, 48, 8)
+    assert not frames_folder(steady.path).exists()  # removed once the clip is written
+    assert _warping_error(clip, steady.path) < 0.7 * _warping_error(clip, flicker.path)
+
+
+def test_a_stopped_clip_resumes_to_the_same_video(clip, tmp_path, style_path):
+    options = Options.build(size=48, iterations=6, scales="none")
+    settings = VideoSettings(frame_iterations=3)
+    straight = stylize_video(clip, [style_path], tmp_path / "straight.mp4", options, settings)
+    cancel = Cancel()
+
+    def stop_after_two(p) -> None:
+        if p.done == 2:
+            cancel.set()
+
+    target = tmp_path / "resumed.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(clip, [style_path], target, options, settings, on_frame=stop_after_two,
+                      cancel=cancel)  # fmt: skip
+    assert not target.exists()
+    assert sorted(p.name for p in frames_folder(target).glob("*.png")) == [
+        "000000.png",
+        "000001.png",
+    ]
+    with pytest.raises(PainterlyError, match="--resume"):
+        stylize_video(clip, [style_path], target, options, settings)
+    resumed = stylize_video(clip, [style_path], target, options, settings, resume=True)
+    assert resumed.resumed == 2 and resumed.frames == 6
+    for a, b in zip(_decoded(straight.path), _decoded(resumed.path), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_resume_refuses_frames_made_with_other_settings(clip, tmp_path, style_path):
+    options = Options.build(method="adain", size=64)
+    cancel = Cancel()
+    target = tmp_path / "out.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(clip, [style_path], target, options, on_frame=lambda p: cancel.set(),
+                      cancel=cancel)  # fmt: skip
+    with pytest.raises(PainterlyError, match="other inputs or settings"):
+        stylize_video(clip, [style_path], target, options, VideoSettings(blend=0.3), resume=True)
+
+
+def test_the_command_writes_a_clip_and_refuses_bad_input_in_one_line(clip, tmp_path, style_path,
+                                                                     capsys):  # fmt: skip
+    out = tmp_path / "out.mp4"
+    argv = ["video", str(clip), str(style_path), "-o", str(out), "--method", "adain",
+            "--size", "64", "-q"]  # fmt: skip
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert probe(out).frames == 6
+    assert main(argv) == 2  # exists
+    err = capsys.readouterr().err
+    assert "already exists" in err and len(err.strip().splitlines()) == 1
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video")
+    bad = ["video", str(not_video), str(style_path), "-o", str(tmp_path / "x.mp4"), "-q"]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("painterly: error:") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.mp4").exists() and not frames_folder(tmp_path / "x.mp4").exists()
+    assert main([*argv[:4], str(tmp_path / "y.mp4"), "--blend", "2"]) == 2
+    assert "--blend" in capsys.readouterr().err
+
+
+def test_the_clip_keeps_the_source_sound_and_its_range(tmp_path, style_path):
+    from test_video_io import audio_seconds, make_video
+
+    source = make_video(tmp_path / "talk.mp4", frames=12, audio="aac")  # 1 s at 12 fps
+    options = Options.build(method="adain", size=48)
+    whole = stylize_video(source, [style_path], tmp_path / "whole.mp4", options)
+    assert whole.audio and audio_seconds(whole.path) == pytest.approx(1.0, abs=0.1)
+    part = stylize_video(
+        source, [style_path], tmp_path / "part.mp4", options,
+        VideoSettings(start=0.5, duration=0.25),
+    )  # fmt: skip
+    assert probe(part.path).frames == 3
+    assert audio_seconds(part.path) == pytest.approx(0.25, abs=0.1)
+
+
+def test_what_a_clip_cannot_use_is_refused_before_any_work(clip, tmp_path, style_path):
+    target = tmp_path / "out.mp4"
+    with pytest.raises(PainterlyError, match="preserve-color luminance"):
+        stylize_video(clip, [style_path], target, Options.build(preserve_color="luminance"))
+    with pytest.raises(PainterlyError, match="--mask"):
+        stylize_video(clip, [], target, Options.build(masks=[(str(style_path), str(style_path))]))
+    assert not target.exists() and not frames_folder(target).exists()
