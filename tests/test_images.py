@@ -602,8 +602,8 @@ def test_save_image_does_not_clobber_file_created_after_the_check(
     target = tmp_path / "out.png"
     real_check = images.check_output_path
 
-    def check_then_race(path: Path, overwrite: bool = False) -> Path:
-        checked = real_check(path, overwrite)
+    def check_then_race(path: Path, overwrite: bool = False, **checks: object) -> Path:
+        checked = real_check(path, overwrite, **checks)
         target.write_bytes(b"arrived meanwhile")
         return checked
 

@@ -128,13 +128,26 @@ def test_photorealistic_options_are_refused_with_one_sentence(values, words):
     assert "\n" not in str(caught.value)
 
 
-def test_a_laplacian_that_would_not_fit_is_refused_before_any_work(monkeypatch, content_image):
+@pytest.mark.parametrize(
+    ("values", "free", "words"),
+    [
+        # The matting term's run cannot be tiled, and its own need is far above the
+        # Laplacian's: the run's check refuses first.
+        ({"matting_weight": 1.0, "size": 1024}, 50_000_000, "largest size that fits"),
+        # A one-pass run tiles to fit in 1 GB; the Laplacian of the whole 2048 px output
+        # (1.9 GB) cannot, and is refused with the largest output whose Laplacian fits.
+        ({"method": "adain", "photo_smooth": "exact", "size": 2048}, 1_000_000_000,
+         "matting Laplacian .* largest output that fits is about 14"),
+    ],
+)  # fmt: skip
+def test_a_laplacian_that_would_not_fit_is_refused_before_any_work(
+    monkeypatch, content_image, values, free, words
+):
     for module in (runtime, plan):  # where the plan and check_fits read what is free
-        monkeypatch.setattr(module, "available_bytes", lambda device: 50_000_000)
-    for values in ({"matting_weight": 1.0}, {"method": "adain", "photo_smooth": "exact"}):
-        with pytest.raises(PainterlyError, match="largest") as caught:
-            run(content_image, content_image, Options.build(size=1024, **values))
-        assert "\n" not in str(caught.value)
+        monkeypatch.setattr(module, "available_bytes", lambda device: free)
+    with pytest.raises(PainterlyError, match=words) as caught:
+        run(content_image, content_image, Options.build(**values))
+    assert "\n" not in str(caught.value)
 
 
 # --- end to end ------------------------------------------------------------------------------
