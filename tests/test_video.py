@@ -121,10 +121,11 @@ def _warping_error(source, video) -> float:
     return float(np.mean(errors))
 
 
-def test_adain_clip_keeps_frames_size_and_rate_and_the_blend_steadies_it(
-    clip, tmp_path, style_path
+@pytest.mark.parametrize("method", ["adain", "artflow"])
+def test_a_one_pass_clip_keeps_frames_size_and_rate_and_the_blend_steadies_it(
+    method, clip, tmp_path, style_path
 ):
-    options = Options.build(method="adain", size=64)
+    options = Options.build(method=method, size=64)
     steady = stylize_video(clip, [style_path], tmp_path / "steady.mp4", options)
     flicker = stylize_video(
         clip, [style_path], tmp_path / "flicker.mp4", options, VideoSettings(per_frame=True)
