@@ -16,6 +16,7 @@ from painterly.commands.common import (
     progress_line,
 )
 from painterly.config.options import Options
+from painterly.engine.optimize import Progress
 from painterly.errors import Interrupted, PainterlyError, printable
 
 SETTINGS = ("start", "duration", "every", "per_frame", "temporal_weight", "blend",
@@ -97,16 +98,31 @@ def command(argv: Sequence[str]) -> int:
     settings = VideoSettings.build(**{name: args.pop(name, None) for name in SETTINGS})
     options = Options.build(**args)
     line = None if quiet else progress_line(sys.stderr, 20)
+    frames = {"done": 0, "total": 0}
+    if line is not None and sys.stderr.isatty():
+        from painterly.io.video import probe, selected_count
+
+        info = probe(video)
+        frames["total"] = selected_count(info, settings.start, settings.duration, settings.every)
 
     def on_frame(p: FrameProgress) -> None:
+        frames.update(done=p.done, total=p.total)
         if line is not None:
             kept = " (kept)" if p.cached else ""
             text = f"frames{kept} | {format_seconds(p.elapsed)} ETA {format_seconds(p.eta)}"
             line(p.done, p.total, 0, text)
 
+    def on_evaluation(p: Progress) -> None:
+        # An optimised frame takes seconds to minutes: on a terminal the frame line also
+        # says how far the frame in hand has got (elsewhere, a line per frame is enough).
+        if line is not None and sys.stderr.isatty() and frames["total"]:
+            text = f"frames | frame {frames['done'] + 1}: {p.iteration}/{p.total} evaluations"
+            line(frames["done"], frames["total"], 0, text)
+
     try:
         result = stylize_video(video, styles, out, options, settings, overwrite=overwrite,
-                               resume=resume, on_frame=on_frame)  # fmt: skip
+                               resume=resume, on_frame=on_frame,
+                               callback=on_evaluation)  # fmt: skip
     except (Interrupted, KeyboardInterrupt):
         folder = frames_folder(Path(out))
         if any(folder.glob("*.png")):
