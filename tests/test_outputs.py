@@ -12,12 +12,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from cli_helpers import refused, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 import painterly.api
-from painterly.commands import main
 from painterly.config.options import Options
 from painterly.controls.inputs import prepare_inputs
 from painterly.engine import plan, runtime
@@ -28,23 +28,6 @@ from painterly.methods import gatys
 
 FAST = ["--size", "32", "--iterations", "2", "-q"]
 TEMP = re.compile(r"\..*\.painterly-tmp-\d+-\w+", re.DOTALL)
-
-
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _refused(code, err, *words):
-    """Exit 2 with one ``painterly: error:`` line holding ``words`` and no raw controls."""
-    assert code == 2, err
-    assert err.endswith("\n") and err.count("\n") == 1, repr(err)
-    assert err.startswith("painterly: error: ") and "Traceback" not in err
-    assert not any(unicodedata.category(c) == "Cc" for c in err[:-1]), repr(err)
-    for word in words:
-        assert word in err, err
-    return err
 
 
 def _temps(folder: Path) -> list[str]:
@@ -74,8 +57,8 @@ def test_a_dangling_symlink_as_output_is_refused_and_nothing_is_written_at_its_t
     elsewhere.mkdir()
     link = tmp_path / "r.png"
     link.symlink_to(elsewhere / "target.png")
-    code, _, err = _run(capsys, *image_files, "-o", link, *FAST, *overwrite)
-    _refused(code, err, "symbolic link", "even with --overwrite")
+    code, _, err = run_cli(capsys, *image_files, "-o", link, *FAST, *overwrite)
+    refused(code, err, "symbolic link", "even with --overwrite")
     assert link.is_symlink() and os.listdir(elsewhere) == []
 
 
@@ -111,8 +94,8 @@ def test_a_folder_reached_through_a_symlink_is_fine(tmp_path):
 def test_an_output_name_ending_in_a_separator_is_refused(
     capsys, tmp_path, image_files, no_work, ending
 ):
-    code, _, err = _run(capsys, *image_files, "-o", f"{tmp_path / 'out.png'}{ending}", *FAST)
-    _refused(code, err, "names a folder")
+    code, _, err = run_cli(capsys, *image_files, "-o", f"{tmp_path / 'out.png'}{ending}", *FAST)
+    refused(code, err, "names a folder")
     assert not (tmp_path / "out.png").exists()
 
 
@@ -155,8 +138,8 @@ def test_an_input_as_the_output_is_refused_even_with_overwrite(
 ):
     argv, victim = _inputs_case(tmp_path, image_files, role)
     before = victim.read_bytes()
-    code, _, err = _run(capsys, *argv, "-o", victim, "--overwrite", *FAST)
-    _refused(code, err, "never writes over an input")
+    code, _, err = run_cli(capsys, *argv, "-o", victim, "--overwrite", *FAST)
+    refused(code, err, "never writes over an input")
     assert victim.read_bytes() == before
 
 
@@ -170,8 +153,8 @@ def test_save_every_checks_the_iteration_files_already_there(
     existing = tmp_path / "a[1].iter0001.png"
     Image.open(content).save(existing)
     argv = [existing if overwrite else content, style, "-o", out, "--save-every", "1", *FAST]
-    code, _, err = _run(capsys, *argv, *(["--overwrite"] if overwrite else []))
-    _refused(code, err, "never writes over an input" if overwrite else "already exists")
+    code, _, err = run_cli(capsys, *argv, *(["--overwrite"] if overwrite else []))
+    refused(code, err, "never writes over an input" if overwrite else "already exists")
 
 
 def test_an_interrupted_runs_image_never_goes_over_an_input_or_a_link(tmp_path):
@@ -188,8 +171,8 @@ def test_an_interrupted_runs_image_never_goes_over_an_input_or_a_link(tmp_path):
 def test_sweep_refuses_an_input_as_its_grid(capsys, image_files, no_work):
     content, style = image_files
     before = content.read_bytes()
-    code, _, err = _run(capsys, "sweep", content, style, "-o", content, "--overwrite", "-q")
-    _refused(code, err, "is the content image")
+    code, _, err = run_cli(capsys, "sweep", content, style, "-o", content, "--overwrite", "-q")
+    refused(code, err, "is the content image")
     assert content.read_bytes() == before
 
 
@@ -200,8 +183,8 @@ def test_leak_refuses_an_input_among_its_outputs(capsys, tmp_path, image_files, 
     Image.open(image_files[0]).save(photo)
     before = photo.read_bytes()
     argv = ["leak", photo, image_files[1], "--method", "adain", "-o", out, "--overwrite"]
-    code, _, err = _run(capsys, *argv)
-    _refused(code, err, "is the content image")
+    code, _, err = run_cli(capsys, *argv)
+    refused(code, err, "is the content image")
     assert photo.read_bytes() == before
 
 
@@ -216,8 +199,8 @@ def test_weights_normalize_refuses_a_link_or_its_source_as_output(
         out = tmp_path / "link.safetensors"
         out.symlink_to(tmp_path / "elsewhere.safetensors")
     argv = ["weights", "normalize", "--source", source, "--images", *image_files, "-o", out]
-    code, _, err = _run(capsys, *argv, "--overwrite")
-    _refused(code, err, "symbolic link" if case == "dangling link" else "is the source weights")
+    code, _, err = run_cli(capsys, *argv, "--overwrite")
+    refused(code, err, "symbolic link" if case == "dangling link" else "is the source weights")
     assert not (tmp_path / "elsewhere.safetensors").exists()
     assert source.read_bytes() == b"not read: refused before"
 
@@ -226,8 +209,8 @@ def test_reproduce_refuses_to_write_into_its_examples_folder(capsys, tmp_path, n
     examples = tmp_path / "examples"
     examples.mkdir()
     argv = ["reproduce", "--examples", examples, "-o", examples, "--overwrite", "-q"]
-    code, _, err = _run(capsys, *argv)
-    _refused(code, err, "is the examples folder")
+    code, _, err = run_cli(capsys, *argv)
+    refused(code, err, "is the examples folder")
 
 
 # --- every command checks its outputs before it works --------------------------------------
@@ -254,8 +237,8 @@ def test_leak_checks_its_outputs_before_the_first_round(
 ):
     out, flags, words = _leak_case(tmp_path, case)
     argv = ["leak", *image_files, "--method", "adain", "--rounds", "1", "-o", out, *flags]
-    code, _, err = _run(capsys, *argv)
-    _refused(code, err, words)  # one line: no round was run (nor started, see no_work)
+    code, _, err = run_cli(capsys, *argv)
+    refused(code, err, words)  # one line: no round was run (nor started, see no_work)
 
 
 @pytest.mark.parametrize(
@@ -272,8 +255,8 @@ def test_every_command_checks_its_output_folder_before_it_works(
         argv = [*command, "-o", under_a_file]
     else:
         argv = [*command, *image_files, "-o", f"{under_a_file}.png"]
-    code, _, err = _run(capsys, *argv)
-    _refused(code, err, "notes.txt")
+    code, _, err = run_cli(capsys, *argv)
+    refused(code, err, "notes.txt")
 
 
 # --- temporary files -----------------------------------------------------------------------
@@ -374,7 +357,7 @@ def test_ctrl_c_during_the_final_save_finishes_the_image_then_reports_it(
 
     monkeypatch.setattr(Image.Image, "save", save_under_ctrl_c)
     out = tmp_path / "r.png"
-    code, stdout, err = _run(capsys, *image_files, "-o", out, *FAST)
+    code, stdout, err = run_cli(capsys, *image_files, "-o", out, *FAST)
     assert code == 130 and stdout == ""
     assert err.splitlines() == [
         f"painterly: interrupted after the run had finished; its image is saved in {out.resolve()}"
@@ -442,14 +425,14 @@ def test_a_name_with_a_newline_and_an_escape_gives_one_line_without_raw_controls
     else:
         out = tmp_path / f"{HOSTILE}.png"
         out.write_bytes(b"old")
-    code, _, err = _run(capsys, content, style, "-o", out, *FAST)
-    line = _refused(code, err)
+    code, _, err = run_cli(capsys, content, style, "-o", out, *FAST)
+    line = refused(code, err)
     assert "\u2028" not in line and r"no\nsuch\x1b[31m\u2028dir" in line
 
 
 def test_the_printed_output_path_is_escaped(capsys, tmp_path, image_files):
     out = tmp_path / "r\x1b[31m.png"
-    code, stdout, _ = _run(capsys, *image_files, "-o", out, *FAST)
+    code, stdout, _ = run_cli(capsys, *image_files, "-o", out, *FAST)
     assert code == 0 and out.exists()
     assert stdout == f"{tmp_path.resolve()}/r\\x1b[31m.png\n"
 

@@ -9,29 +9,16 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from cli_helpers import refused, run_cli
 from PIL import ExifTags, Image, ImageCms
 
 import painterly
 import painterly.api
-from painterly.commands import main
 from painterly.errors import PainterlyError
 from painterly.io import deep, images
 
 FAST = ["--size", "32", "--iterations", "2", "-q"]
 MAKE, MODEL = "Painterly Camera Co.", "PX-1"
-
-
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _refused(code, err, *words):
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("painterly: error: "), repr(err)
-    for word in words:
-        assert word in err, err
 
 
 def _samples16(path):
@@ -96,7 +83,7 @@ def test_the_cli_writes_16_bit_from_the_run_not_from_its_8_bit_image(
     capsys, tmp_path, image_files, suffix
 ):
     out = tmp_path / f"r{suffix}"
-    code, _, err = _run(capsys, *image_files, "-o", out, *FAST, "--bit-depth", "16")
+    code, _, err = run_cli(capsys, *image_files, "-o", out, *FAST, "--bit-depth", "16")
     assert code == 0, err
     samples = _samples16(out)
     assert samples.dtype == np.uint16 and len(np.unique(samples)) > 256
@@ -124,8 +111,8 @@ def test_16_bit_to_an_8_bit_format_is_refused_before_any_work(
     capsys, tmp_path, image_files, no_work, suffix
 ):
     out = tmp_path / f"r{suffix}"
-    code, _, err = _run(capsys, *image_files, "-o", out, *FAST, "--bit-depth", "16")
-    _refused(code, err, "8 bits a channel", ".png or .tif")
+    code, _, err = run_cli(capsys, *image_files, "-o", out, *FAST, "--bit-depth", "16")
+    refused(code, err, "8 bits a channel", ".png or .tif")
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
         "content.png",
         "style.png",
@@ -149,8 +136,8 @@ def test_a_bad_bit_depth_or_dpi_is_one_sentence_and_nothing_is_written(
     capsys, tmp_path, image_files, no_work, flags, words
 ):
     out = tmp_path / "r.png"
-    code, _, err = _run(capsys, *image_files, "-o", out, *FAST, *flags)
-    _refused(code, err, words)
+    code, _, err = run_cli(capsys, *image_files, "-o", out, *FAST, *flags)
+    refused(code, err, words)
     assert not out.exists()
 
 
@@ -204,7 +191,7 @@ def test_the_contents_exif_reaches_the_output_upright(
     out = tmp_path / f"r{suffix}"
     # No style weight and a content start: the output is the content, upright or not.
     argv = [content, style, "-o", out, "--size", "64", "--iterations", "2", "-q"]
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, *argv, "--style-weight", "0", "--init", "content", "--bit-depth", str(depth)
     )
     assert code == 0, err
