@@ -10,12 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.video import decoded, warping_error
 from painterly.commands import main
 from painterly.config.options import Options
 from painterly.engine import losses
 from painterly.engine.optimize import Cancel
 from painterly.errors import Interrupted, PainterlyError
-from painterly.io.video import VideoWriter, probe, read_frames
+from painterly.io.video import VideoWriter, probe
 from painterly.video import flow
 from painterly.video.clip import VideoSettings
 from painterly.video.run import frames_folder, stylize_video
@@ -101,24 +102,9 @@ def clip(tmp_path_factory):
     return path
 
 
-def _decoded(path) -> list[np.ndarray]:
-    return [np.asarray(f.image, dtype=np.int16) for f in read_frames(path)]
-
-
 def _warping_error(source, video) -> float:
-    """The mean warping error of ``video``'s frames along the flow of ``source``'s."""
-    inputs = [(f / 255.0).astype(np.float32) for f in _decoded(source)]
-    outputs = _decoded(video)
-    errors = []
-    for i in range(1, len(outputs)):
-        backward = flow.optical_flow(inputs[i], inputs[i - 1])
-        weights = flow.consistency(backward, flow.optical_flow(inputs[i - 1], inputs[i]))
-        errors.append(
-            flow.warping_error(
-                outputs[i].astype(np.uint8), outputs[i - 1].astype(np.uint8), backward, weights
-            )
-        )
-    return float(np.mean(errors))
+    """The warping error of ``video`` along the flow of ``source`` (benchmarks/video.py)."""
+    return warping_error(decoded(source), decoded(video))
 
 
 @pytest.mark.parametrize("method", ["adain", "artflow"])
@@ -159,7 +145,7 @@ def test_a_stopped_clip_resumes_to_the_same_video(clip, tmp_path, style_path):
         stylize_video(clip, [style_path], target, options, settings)
     resumed = stylize_video(clip, [style_path], target, options, settings, resume=True)
     assert resumed.resumed == 2 and resumed.frames == 6
-    for a, b in zip(_decoded(straight.path), _decoded(resumed.path), strict=True):
+    for a, b in zip(decoded(straight.path), decoded(resumed.path), strict=True):
         assert np.array_equal(a, b)
 
 

@@ -123,10 +123,15 @@ def selected_count(
 
 
 def read_frames(
-    path: _Path, start: float = 0.0, duration: float | None = None, every: int = 1
+    path: _Path,
+    start: float = 0.0,
+    duration: float | None = None,
+    every: int = 1,
+    info: VideoInfo | None = None,
 ) -> Iterator[Frame]:
     """The frames whose time is in [start, start + duration) (None: to the end), then every
-    ``every``-th of those.
+    ``every``-th of those; ``info`` is the file's :func:`probe` when the caller has it (a
+    probe of an MKV or WebM file reads it through to count the frames).
 
     The file and range are checked at the call, not at the first frame, so that a mistake
     shows before any work. For ``start`` > 0 the reader seeks to the keyframe before it.
@@ -134,7 +139,7 @@ def read_frames(
     muxer rounded the frames' own times.
     """
     _check_range(start, duration, every)
-    info = probe(path)
+    info = info or probe(path)
     if selected_count(info, start, duration, every) == 0:
         raise _empty_range(path, info, start, duration)
     return _frames(path, info, start, duration, every)

@@ -225,13 +225,18 @@ def stage_tensors(
 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]]]:
     """The content and the weighted styles of ``inputs`` at ``stage``'s sizes, on the plan's
     device: each style at the output's scale × ``style_scale``, as for the optimisation."""
-    content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
     region = inputs.regions[0]
     styles = [
         (to_tensor(style.resize(wh, Image.Resampling.LANCZOS)).to(plan.device), weight)
         for (style, weight), wh in zip(region.styles, stage.styles, strict=True)
     ]
-    return content.to(plan.device), styles
+    return stage_content(inputs, plan, stage), styles
+
+
+def stage_content(inputs: Inputs, plan: Plan, stage: StagePlan) -> torch.Tensor:
+    """The content of ``inputs`` at ``stage``'s output size, on the plan's device."""
+    content = to_tensor(inputs.content.resize(stage.output, Image.Resampling.LANCZOS))
+    return content.to(plan.device)
 
 
 def prepare(

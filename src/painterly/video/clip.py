@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from painterly.config.options import Options
@@ -123,12 +122,13 @@ FrameStyliser = Callable[[Image.Image, Previous | None], Image.Image]
 """(this frame at the clip's size, what the previous frame left or None) → its output."""
 
 
-def one_pass_frames(styles: Sequence[Image.Image], options: Options,
-                    settings: VideoSettings, size: tuple[int, int]) -> FrameStyliser:  # fmt: skip
+def one_pass_frames(
+    styles: Sequence[Image.Image], options: Options, settings: VideoSettings
+) -> FrameStyliser:
     """The :data:`FrameStyliser` of a one-pass method: the plan and the prepared styles of
     the first frame kept for the clip, each style encoded once."""
     from painterly.methods import ONE_PASS
-    from painterly.methods.feedforward import DEFAULT_STRENGTH, stage_tensors
+    from painterly.methods.feedforward import DEFAULT_STRENGTH, stage_content, stage_tensors
 
     make, network = ONE_PASS[options.method]
     kept: dict[str, Any] = {}
@@ -144,7 +144,7 @@ def one_pass_frames(styles: Sequence[Image.Image], options: Options,
             kept.update(plan=plan, stage=stage, styles=weighted,
                         stylise=make(options, plan.device, True, remember=True))  # fmt: skip
         plan, stage = kept["plan"], kept["stage"]
-        content = _content_tensor(inputs.content, stage.output, plan.device)
+        content = stage_content(inputs, plan, stage)
         with autocast(plan.device, plan.dtype):
             out = kept["stylise"](content, kept["styles"], alpha)
         image = inputs.final(to_image(out))
@@ -156,16 +156,6 @@ def one_pass_frames(styles: Sequence[Image.Image], options: Options,
         return Image.fromarray(np.clip(blended * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
     return stylise
-
-
-def _content_tensor(
-    content: Image.Image, size: tuple[int, int], device: torch.device
-) -> torch.Tensor:
-    from painterly.io.images import to_tensor
-
-    if content.size != size:
-        content = content.resize(size, Image.Resampling.LANCZOS)
-    return to_tensor(content).to(device)
 
 
 class OptimisedFrames:
@@ -222,11 +212,10 @@ def frame_styliser(
     styles: Sequence[Image.Image],
     options: Options,
     settings: VideoSettings,
-    size: tuple[int, int],
     callback: Callable[[Progress], None] | None = None,
     cancel: Cancel | None = None,
 ) -> FrameStyliser:
-    """The :data:`FrameStyliser` of ``options.method`` for frames of ``size``."""
+    """The :data:`FrameStyliser` of ``options.method``."""
     if options.method == "gatys":
         return OptimisedFrames(styles, options, settings, callback, cancel)
-    return one_pass_frames(styles, options, settings, size)
+    return one_pass_frames(styles, options, settings)

@@ -26,7 +26,7 @@ from PIL import Image
 from painterly.config.options import Options
 from painterly.engine.optimize import Cancel, Progress
 from painterly.errors import Interrupted, PainterlyError, printable
-from painterly.io.files import write_atomically, write_json
+from painterly.io.files import write_json
 from painterly.io.images import load_image, long_side_size, save_image
 from painterly.io.video import (
     VideoWriter,
@@ -89,13 +89,15 @@ def _fingerprint(video: Path, styles: Sequence[str], options: Options,
         return {"path": str(Path(path).resolve()), "bytes": status.st_size,
                 "modified": status.st_mtime_ns}  # fmt: skip
 
-    return {
+    record = {
         "video": file(video),
         "styles": [file(style) for style in styles],
         "options": dataclasses.asdict(options),
         "settings": dataclasses.asdict(settings),
         "size": list(size),
     }
+    # As it reads back from its file (tuples become lists), so that the two compare.
+    return json.loads(json.dumps(record, default=str))
 
 
 def _open_folder(folder: Path, record: dict, resume: bool, overwrite: bool) -> int:
@@ -109,7 +111,7 @@ def _open_folder(folder: Path, record: dict, resume: bool, overwrite: bool) -> i
                 kept = json.loads((folder / RECORD).read_text())
             except (OSError, ValueError):
                 kept = None
-            if kept != json.loads(_record_text(record)):
+            if kept != record:
                 raise PainterlyError(
                     f"the frames in '{shown}' were made from other inputs or settings; run "
                     "with the same ones to resume, or with --overwrite to start again"
@@ -130,13 +132,8 @@ def _open_folder(folder: Path, record: dict, resume: bool, overwrite: bool) -> i
         raise PainterlyError(
             f"could not make the frames folder '{shown}' ({error.strerror})"
         ) from None
-    text = _record_text(record)
-    write_atomically(folder / RECORD, lambda temp: Path(temp).write_text(text, "utf-8"), True)
+    write_json(record, folder / RECORD)
     return 0
-
-
-def _record_text(record: dict) -> str:
-    return json.dumps(record, default=str, sort_keys=True, indent=1) + "\n"
 
 
 def stylize_video(
@@ -186,7 +183,7 @@ def stylize_video(
     folder = frames_folder(target)
     record = _fingerprint(video, style_paths, options, settings, size)
     kept = _open_folder(folder, record, resume, overwrite)
-    stylise = frame_styliser(style_images, options, settings, size, callback, cancel)
+    stylise = frame_styliser(style_images, options, settings, callback, cancel)
     optimised = stylise if isinstance(stylise, OptimisedFrames) else None
     if optimised is not None and kept:
         alpha, beta = json.loads((folder / BALANCE).read_text())["balance"]
@@ -197,7 +194,7 @@ def stylize_video(
     writer = VideoWriter(target, fps, size, overwrite=overwrite, audio_from=video,
                          audio_start=settings.start, audio_duration=settings.duration)  # fmt: skip
     with writer:
-        for frame in read_frames(video, settings.start, settings.duration, settings.every):
+        for frame in read_frames(video, settings.start, settings.duration, settings.every, info):
             image = frame.image.convert("RGB")
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS)
