@@ -3,8 +3,8 @@
 Ruder, Dosovitskiy & Brox (2016), "Artistic style transfer for videos", §3: a frame's
 stylisation is tied to the previous one warped along the optical flow, except where the flow
 is unreliable. The flow here is OpenCV's DIS (Kroeger et al. 2016, "Fast Optical Flow using
-Dense Inverse Search"): no learned weights, a few milliseconds a frame at 256 px on a CPU, in
-place of the paper's DeepFlow/EpicFlow.
+Dense Inverse Search"): no learned weights, 3.7 ms a flow at 256 × 192 on a 2-core CPU
+(docs/video.md), in place of the paper's DeepFlow/EpicFlow.
 
 Conventions: images are H×W×3 float32 arrays in [0, 1] (or uint8); a flow is an H×W×2
 float32 array of (dx, dy); ``flow(a, b)`` is the backward flow that says, for each pixel x of
