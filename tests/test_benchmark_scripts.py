@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import huge, video
+from benchmarks import batch, huge, video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -53,3 +53,18 @@ def test_detail_is_zero_for_a_flat_frame_and_grows_with_texture():
     stripes[:, ::2] = 0
     assert video.detail([flat]) == 0.0
     assert video.detail([stripes]) > 10
+
+
+def test_batch_times_single_runs_against_one_batch_of_the_same_items(tmp_path):
+    argv = ["--out", str(tmp_path), "--contents", "1", "--styles", "2", "--size", "64"]
+    assert batch.main(argv) == 0
+    records = {r["kind"]: r for r in _records(tmp_path / "batch.jsonl")}
+    assert records["machine"]["items"] == 2 and records["machine"]["cpu"]
+    single, local = records["single"], records["local"]
+    assert local["throughput_vs_single"] == pytest.approx(
+        single["seconds"] / local["seconds"], rel=0.01
+    )
+    assert sorted(p.name for p in (tmp_path / "local").glob("*.png")) == [
+        "tubingen--starry_night.png",
+        "tubingen--the_scream.png",
+    ]

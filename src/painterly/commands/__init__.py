@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 """Exit statuses: a user error, and a shell's for a process ended by SIGINT or SIGTERM."""
 
-SUBCOMMANDS = ("weights", "reproduce", "sweep", "serve", "leak", "train", "video")
+SUBCOMMANDS = ("weights", "reproduce", "sweep", "serve", "leak", "train", "video", "batch")
 """``painterly NAME …`` runs ``painterly.commands.NAME.command``; anything else stylises."""
 
 

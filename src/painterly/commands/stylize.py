@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
         "--method adain or wct: one network pass, Huang & Belongie 2017, Li et al. 2017).",
         epilog="other commands: painterly weights {list,fetch,normalize}, painterly reproduce, "
         "painterly sweep, painterly leak, painterly train artflow, painterly video, painterly "
-        "serve (see painterly COMMAND --help)",
+        "batch, painterly serve (see painterly COMMAND --help)",
         argument_default=argparse.SUPPRESS,
     )
     add_image_arguments(parser)

@@ -150,6 +150,21 @@ def load_image(path: str | os.PathLike[str], role: str = "image") -> Image.Image
         return decode_image(file, what, MAX_PIXELS, MAX_DECODE_BYTES)
 
 
+def read_input(path: str | os.PathLike[str], role: str = "image") -> bytes:
+    """The bytes of an input file, with :func:`load_image`'s checks of what the path is
+    (a regular file with content), for a worker elsewhere to decode with
+    :func:`image_from_bytes`."""
+    with _open_regular_file(Path(path), f"The {role} '{Path(path)}'") as file:
+        return file.read()
+
+
+def image_from_bytes(data: bytes, path: str | os.PathLike[str], role: str = "image") -> Image.Image:
+    """:func:`load_image` of a file's bytes read elsewhere (:func:`read_input`); ``path`` is
+    where they came from, named in error messages."""
+    what = f"The {role} '{Path(path)}'"
+    return decode_image(io.BytesIO(data), what, MAX_PIXELS, MAX_DECODE_BYTES)
+
+
 def _open_regular_file(path: Path, what: str) -> BinaryIO:
     """``path`` opened for reading, once it is known to be a regular file with content.
 
