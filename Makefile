@@ -20,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,studio,photo,video]'
+	$(PY) -m pip install -q -e '.[dev,studio,photo,video,ray]'
 	touch $(STAMP)
 
 weights: setup

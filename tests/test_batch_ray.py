@@ -7,9 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +14,6 @@ import pytest
 from cli_helpers import run_cli
 from PIL import Image
 
-import painterly
 from painterly.batch.items import pair_items
 from painterly.batch.log import LOG_NAME
 from painterly.batch.pools import LocalPool
@@ -25,33 +21,7 @@ from painterly.batch.run import run_batch
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'painterly[ray]')")
 
-RAY = Path(sys.executable).with_name("ray")
 OPTIONS = {"method": "adain", "size": "64"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """The address of a two-node cluster (1 CPU each); the nodes import this checkout."""
-    address = f"127.0.0.1:{_free_port()}"
-    source = str(Path(painterly.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
-           "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
-    quiet = {"env": env, "check": True, "capture_output": True, "timeout": 120}
-    port = address.rpartition(":")[2]
-    subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", port,
-                    "--num-cpus", "1", "--include-dashboard", "false"], **quiet)  # fmt: skip
-    try:
-        subprocess.run([RAY, "start", "--address", address, "--node-ip-address", "127.0.0.1",
-                        "--num-cpus", "1"], **quiet)  # fmt: skip
-        yield address
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
 @pytest.fixture()
@@ -87,9 +57,9 @@ def pixels(path: Path) -> np.ndarray:
         return np.asarray(image)
 
 
-def test_a_batch_on_the_cluster_paints_the_local_pixels(cluster, inputs, tmp_path):
+def test_a_batch_on_the_cluster_paints_the_local_pixels(ray_cluster, inputs, tmp_path):
     items = pair_items(*inputs, OPTIONS, ".png")
-    on_ray = run_batch(items, tmp_path / "ray", ray_pool(cluster))
+    on_ray = run_batch(items, tmp_path / "ray", ray_pool(ray_cluster))
     here = run_batch(items, tmp_path / "here", lambda: LocalPool(["cpu"], threads=1))
     assert (on_ray.done, here.done) == (6, 6)
     for item in items:
@@ -100,14 +70,14 @@ def test_a_batch_on_the_cluster_paints_the_local_pixels(cluster, inputs, tmp_pat
 
 
 def test_a_bad_input_on_the_cluster_is_logged_and_the_rest_complete(
-    capsys, cluster, inputs, tmp_path
+    capsys, ray_cluster, inputs, tmp_path
 ):
     contents, styles = inputs
     broken = Path(contents[0]).with_name("broken.png")
     broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     code, stdout, err = run_cli(capsys, "batch", "--contents", str(broken.parent / "*.png"),
                                 "--styles", styles[0], "-o", tmp_path / "out", "--method",
-                                "adain", "--size", "64", "--ray", cluster)  # fmt: skip
+                                "adain", "--size", "64", "--ray", ray_cluster)  # fmt: skip
     assert code == 1, err
     assert "5 done, 0 already finished, 1 failed of 6" in stdout
     (failed,) = [row for row in rows(tmp_path / "out") if row["status"] == "failed"]
@@ -115,7 +85,7 @@ def test_a_bad_input_on_the_cluster_is_logged_and_the_rest_complete(
     assert "Traceback" not in err
 
 
-def test_a_worker_killed_mid_item_is_retried(cluster, inputs, tmp_path):
+def test_a_worker_killed_mid_item_is_retried(ray_cluster, inputs, tmp_path):
     contents, styles = inputs
     options = {"method": "gatys", "size": "64", "iterations": "20", "scales": "none"}
     items = pair_items(contents[:1], styles[:1], options, ".png")
@@ -126,7 +96,7 @@ def test_a_worker_killed_mid_item_is_retried(cluster, inputs, tmp_path):
             killed.append(int(step.worker.rpartition(" pid ")[2]))
             os.kill(killed[0], signal.SIGKILL)
 
-    summary = run_batch(items, tmp_path / "ray", ray_pool(cluster), on_step=kill_first_worker)
+    summary = run_batch(items, tmp_path / "ray", ray_pool(ray_cluster), on_step=kill_first_worker)
     assert killed and summary.done == 1, summary.failures
     (row,) = rows(tmp_path / "ray")
     assert row["attempts"] == 2 and not row["worker"].endswith(f" pid {killed[0]}")
@@ -137,7 +107,7 @@ def test_a_worker_killed_mid_item_is_retried(cluster, inputs, tmp_path):
 
 
 def test_an_interrupted_batch_on_the_cluster_resumes_with_the_missing_items(
-    cluster, inputs, tmp_path
+    ray_cluster, inputs, tmp_path
 ):
     items = pair_items(*inputs, OPTIONS, ".png")
     out = tmp_path / "out"
@@ -146,9 +116,9 @@ def test_an_interrupted_batch_on_the_cluster_resumes_with_the_missing_items(
         if step.kind == "done" and step.ended == 3:
             raise KeyboardInterrupt
 
-    first = run_batch(items, out, ray_pool(cluster), on_step=stop_after_three)
+    first = run_batch(items, out, ray_pool(ray_cluster), on_step=stop_after_three)
     assert first.stopped == "interrupted" and first.done == 3
     assert len([p for p in out.iterdir() if p.suffix == ".png"]) == 3
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no partial file
-    second = run_batch(items, out, ray_pool(cluster))
+    second = run_batch(items, out, ray_pool(ray_cluster))
     assert (second.skipped, second.done, second.failed) == (3, 3, 0)

@@ -24,8 +24,8 @@ from typing import Any
 
 from painterly.batch.pools import Event, crash_sentence, on_device
 from painterly.batch.work import Outcome, Payload, Report, paint, worker_name
-from painterly.engine.optimize import Cancel
-from painterly.errors import PainterlyError, printable
+from painterly.engine.optimize import Cancel, Progress
+from painterly.errors import Interrupted, PainterlyError, printable
 
 MAX_RESTARTS = 8
 """How many times Ray restarts an actor whose process died, over the batch."""
@@ -34,7 +34,10 @@ PLACE_SECONDS = 300.0
 """How long the workers may take to start before the cluster is called too busy."""
 
 REPORT_SECONDS = 0.5
-"""Shortest time between two progress reports an actor sends."""
+"""Shortest time between two progress reports of a batch item."""
+
+SEND_SECONDS = 0.1
+"""Shortest time between two progress reports of a studio job (bar the ones with images)."""
 
 Task = Callable[[Report, Cancel, str, str], Any]
 """What a :class:`Painter` runs: ``task(report, cancel, device, worker) -> result``."""
@@ -78,8 +81,8 @@ class Painter:
         self.name = worker_name(socket.gethostname(), f"{device} pid {os.getpid()}")
         self._cancel: Cancel | None = None
 
-    def ready(self) -> str:
-        return self.name
+    def ready(self) -> dict[str, str]:
+        return {"name": self.name, "device": self.device}
 
     def work(self, task: Task) -> Iterator[dict[str, Any]]:
         messages: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -96,7 +99,6 @@ class Painter:
 
         threading.Thread(target=run, daemon=True).start()
         yield {"kind": "started", "worker": self.name}
-        last = 0.0
         while True:
             kind, value = messages.get()
             if kind == "raised":
@@ -104,13 +106,11 @@ class Painter:
             if kind == "finished":
                 yield {"kind": "finished", "worker": self.name, "result": value}
                 return
-            if time.monotonic() - last >= REPORT_SECONDS:
-                last = time.monotonic()
-                yield {"kind": "progress", "worker": self.name, "progress": value}
+            yield {"kind": "progress", "worker": self.name, "progress": value}
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "stopped") -> None:
         if self._cancel is not None:
-            self._cancel.set("stopped")
+            self._cancel.set(reason)
 
 
 @functools.cache
@@ -121,8 +121,9 @@ def _painter_class() -> Any:
     return ray.remote(max_concurrency=2, max_restarts=MAX_RESTARTS)(Painter)
 
 
-def start_painters(ray: Any, workers: int | None, cpus_per_worker: int) -> list[Any]:
-    """An actor per slot of the cluster (at most ``workers``), started and ready."""
+def start_painters(ray: Any, workers: int | None, cpus_per_worker: int) -> list[tuple[Any, str]]:
+    """An actor per slot of the cluster (at most ``workers``), started and ready, each with
+    its device."""
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
     slots = [(1, 1, "cuda")] * min(gpus, cpus)
@@ -139,18 +140,27 @@ def start_painters(ray: Any, workers: int | None, cpus_per_worker: int) -> list[
         painter.options(num_cpus=c, num_gpus=g).remote(max(c, 1), device) for c, g, device in slots
     ]
     try:
-        ray.get([actor.ready.remote() for actor in actors], timeout=PLACE_SECONDS)
+        ready = ray.get([actor.ready.remote() for actor in actors], timeout=PLACE_SECONDS)
     except ray.exceptions.GetTimeoutError:
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
         raise PainterlyError(
             f"the Ray cluster did not start {len(actors)} workers within {PLACE_SECONDS:g} s "
             "(is it busy with other jobs?)"
         ) from None
-    return actors
+    return [(actor, answer["device"]) for actor, answer in zip(actors, ready, strict=True)]
 
 
 def _paint_task(payload: Payload, report: Report, cancel: Cancel, device: str,
                 worker: str) -> Outcome:  # fmt: skip
-    return paint(on_device(payload, device), worker, report, cancel)
+    last = [0.0]
+
+    def throttled(progress: dict[str, Any]) -> None:
+        if time.monotonic() - last[0] >= REPORT_SECONDS:
+            last[0] = time.monotonic()
+            report(progress)
+
+    return paint(on_device(payload, device), worker, throttled, cancel)
 
 
 class RayPool:
@@ -159,7 +169,7 @@ class RayPool:
     def __init__(self, address: str, workers: int | None = None, cpus_per_worker: int = 1):
         self._ray = connect(address)
         self._address = address
-        self._actors = start_painters(self._ray, workers, cpus_per_worker)
+        self._actors = [actor for actor, _ in start_painters(self._ray, workers, cpus_per_worker)]
         self._idle = list(self._actors)
         self._running: dict[Any, tuple[int, Any]] = {}
 
@@ -226,3 +236,99 @@ def _ray_sentence(error: BaseException) -> str:
     if isinstance(error, import_ray().exceptions.RayActorError):
         return "the worker's process died"
     return crash_sentence(error)
+
+
+class RemoteRun:
+    """:func:`painterly.api.run` on a :class:`Painter` actor, for the studio's workers: the
+    same arguments and result, progress reports arriving as they are made, a cancel heard
+    by the actor, :class:`~painterly.errors.Interrupted` with the best image raised here.
+
+    A report's ``image()`` is the iterate the actor rendered with it: it sends one with the
+    first report, every ``images_every``-th (the studio's checkpoints) and the last, and
+    otherwise at most every ``preview_seconds``; between those it is the latest one sent.
+    """
+
+    def __init__(self, actor: Any, images_every: int, preview_seconds: float) -> None:
+        self._ray = import_ray()
+        self._actor = actor
+        self._images_every = images_every
+        self._preview_seconds = preview_seconds
+
+    def __call__(self, content: Any, styles: list[Any], options: Any,
+                 callback: Callable[[Progress], None] | None = None,
+                 cancel: Cancel | None = None) -> Any:  # fmt: skip
+        from painterly.batch.work import option_files
+
+        files = option_files(options)
+        task = functools.partial(_run_task, content, styles, options, files,
+                                 self._images_every, self._preview_seconds)  # fmt: skip
+        call = self._actor.work.options(num_returns="streaming").remote(task)
+        if cancel is not None:
+            cancel.when_set(lambda reason: self._actor.stop.remote(reason))
+        latest: list[Any] = [None]
+        try:
+            for ref in call:
+                message = self._ray.get(ref)
+                if message["kind"] == "progress" and callback is not None:
+                    callback(_progress(message["progress"], latest))
+                elif message["kind"] == "finished":
+                    return _finished(message["result"])
+        except self._ray.exceptions.RayError as error:
+            raise PainterlyError(f"the Ray worker failed ({_ray_sentence(error)})") from None
+        raise PainterlyError("the Ray worker ended without a result")
+
+
+def _progress(sent: dict[str, Any], latest: list[Any]) -> Progress:
+    image = sent.pop("image")
+    if image is not None:
+        latest[0] = image
+    shown = latest[0]
+    return Progress(**sent, render=lambda: shown)
+
+
+def _finished(result: tuple[str, Any, int]) -> Any:
+    kind, value, iteration = result
+    if kind == "interrupted":
+        raise Interrupted(value, iteration)
+    if kind == "error":
+        raise PainterlyError(value)
+    return value
+
+
+def _run_task(content: Any, styles: list[Any], options: Any, files: dict[str, bytes],
+              images_every: int, preview_seconds: float, report: Report, cancel: Cancel,
+              device: str, worker: str) -> tuple[str, Any, int]:  # fmt: skip
+    """The actor's side of :class:`RemoteRun`: the run, its reports with the images the
+    caller will want, and its end as a value (a raised one would lose the best image)."""
+    import tempfile
+    from pathlib import Path
+
+    from painterly.api import run
+    from painterly.batch.work import named_back, with_local_files
+
+    last = {"sent": 0.0, "image": 0.0}
+
+    def forward(p: Progress) -> None:
+        now = time.monotonic()
+        wanted = p.iteration in (1, p.total) or bool(
+            images_every and p.iteration % images_every == 0
+        )
+        if not wanted and now - last["sent"] < SEND_SECONDS:
+            return
+        image = None
+        if wanted or now - last["image"] >= preview_seconds:
+            image, last["image"] = p.image(), now
+        last["sent"] = now
+        report({"iteration": p.iteration, "total": p.total, "losses": p.losses,
+                "elapsed": p.elapsed, "stage": p.stage, "stages": p.stages,
+                "stage_size": p.stage_size, "stage_iteration": p.stage_iteration,
+                "stage_total": p.stage_total, "image": image})  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="painterly-ray-") as scratch:
+        local = with_local_files(options, files, Path(scratch))
+        try:
+            return "done", run(content, styles, local, forward, cancel), 0
+        except Interrupted as stop:
+            return "interrupted", stop.best, stop.iteration
+        except PainterlyError as error:
+            return "error", named_back(str(error), Path(scratch), options), 0

@@ -63,7 +63,7 @@ def paint(payload: Payload, worker: str, report: Report | None, cancel: Cancel |
     with tempfile.TemporaryDirectory(prefix="painterly-batch-") as scratch:
         folder = Path(scratch)
         try:
-            options = _with_local_files(payload, folder)
+            options = with_local_files(payload.options, payload.files, folder)
             content = image_from_bytes(payload.files[payload.content], payload.content,
                                        "content image")  # fmt: skip
             styles = [image_from_bytes(payload.files[s], s, "style image") for s in payload.styles]
@@ -75,21 +75,21 @@ def paint(payload: Payload, worker: str, report: Report | None, cancel: Cancel |
             raise
         except PainterlyError as error:
             return Outcome(None, {}, 0, time.perf_counter() - started, worker,
-                           _named_back(str(error), folder, payload))  # fmt: skip
+                           named_back(str(error), folder, payload.options))  # fmt: skip
     return Outcome(data, result.losses, result.iterations, time.perf_counter() - started, worker)
 
 
-def _with_local_files(payload: Payload, folder: Path) -> Options:
-    """The options with an ``--init`` image and masks written into ``folder`` and named
-    there, as the run reads those from paths."""
-    options = payload.options
+def with_local_files(options: Options, files: Mapping[str, bytes], folder: Path) -> Options:
+    """``options`` with their ``--init`` image and masks (read by the run from paths) written
+    into ``folder`` from ``files`` and named there; :func:`named_back` undoes the naming in
+    an error message."""
     placed: dict[str, str] = {}
 
     def place(path: str) -> str:
         if path not in placed:
             copy = folder / str(len(placed)) / Path(path).name
             copy.parent.mkdir()
-            copy.write_bytes(payload.files[path])
+            copy.write_bytes(files[path])
             placed[path] = str(copy)
         return placed[path]
 
@@ -101,19 +101,15 @@ def _with_local_files(payload: Payload, folder: Path) -> Options:
     return dataclasses.replace(options, **changes) if changes else options
 
 
-def _named_back(message: str, folder: Path, payload: Payload) -> str:
-    """An error message with the scratch copies of input files named as the batch names them."""
-    for index, path in enumerate(dict.fromkeys(_placed_order(payload))):
-        message = message.replace(str(folder / str(index) / Path(path).name), printable(path))
-    return message
-
-
-def _placed_order(payload: Payload) -> list[str]:
-    options = payload.options
+def named_back(message: str, folder: Path, options: Options) -> str:
+    """An error message with the copies :func:`with_local_files` made named as the caller
+    names them."""
     order = [options.init] if options.init not in INITS else []
     for mask, style in options.masks:
         order += [mask, style]
-    return order
+    for index, path in enumerate(dict.fromkeys(order)):
+        message = message.replace(str(folder / str(index) / Path(path).name), printable(path))
+    return message
 
 
 def worker_name(host: str, device: str) -> str:
@@ -145,6 +141,20 @@ def read_files(content: str, styles: tuple[str, ...], options: Options) -> dict[
 
     files: dict[str, bytes] = {}
     for role, path in files_of(content, styles, options):
+        if path not in files:
+            files[path] = read_input(path, role)
+    return files
+
+
+def option_files(options: Options) -> dict[str, bytes]:
+    """The bytes of the files the options name (an ``--init`` image, masks and their styles)."""
+    from painterly.io.images import read_input
+
+    files: dict[str, bytes] = {}
+    named = [("--init image", options.init)] if options.init not in INITS else []
+    for mask, style in options.masks:
+        named += [("mask", mask), ("style image", style)]
+    for role, path in named:
         if path not in files:
             files[path] = read_input(path, role)
     return files

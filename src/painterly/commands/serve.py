@@ -73,7 +73,45 @@ def _parser() -> Parser:
         help="a further name or address that clients reach the studio by (repeat for "
         "more); with --host 0.0.0.0, the names other machines use",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the jobs on the Ray cluster at ADDRESS (host:port, or auto; --ray alone: "
+        "$RAY_ADDRESS, else auto), a worker per slot it advertises; the job store, progress "
+        "and cancel stay here (needs pip install 'painterly[ray]')",
+    )
+    parser.add_argument(
+        "--ray-workers",
+        default=None,
+        metavar="N",
+        help="with --ray: at most N workers (default: one per GPU and one per "
+        "--cpus-per-worker CPUs of the rest)",
+    )
+    parser.add_argument(
+        "--cpus-per-worker",
+        default="1",
+        metavar="N",
+        help="with --ray: the CPU threads of each CPU worker (default: 1)",
+    )
     return parser
+
+
+def ray_engines(address: str, workers: str | None, cpus: str, checkpoint_every: int) -> list:
+    """(device, engine) per Ray actor of the cluster at ``address``, for the studio's workers."""
+    from painterly.batch.ray_pool import RemoteRun, connect, start_painters
+    from painterly.studio.worker import PREVIEW_SECONDS
+
+    for value, flag in ((workers, "--ray-workers"), (cpus, "--cpus-per-worker")):
+        if value is not None and (not value.isdigit() or int(value) < 1):
+            raise PainterlyError(f"{flag} must be a whole number, at least 1, not {value!r}")
+    ray = connect(address or os.environ.get("RAY_ADDRESS") or "auto")
+    painters = start_painters(ray, int(workers) if workers else None, int(cpus))
+    return [
+        (device, RemoteRun(actor, checkpoint_every, PREVIEW_SECONDS)) for actor, device in painters
+    ]
 
 
 def bind(host: str, port: int) -> list[socket.socket]:
@@ -140,8 +178,17 @@ def command(argv: Sequence[str]) -> int:
     with contextlib.ExitStack() as cleanup:
         for listener in listeners:
             cleanup.callback(listener.close)
+        engines = None
+        if args.ray is not None:
+            engines = ray_engines(
+                args.ray, args.ray_workers, args.cpus_per_worker, int(args.checkpoint_every)
+            )
+            cleanup.callback(_leave_ray)
+            devices = ", ".join(device for device, _ in engines)
+            print(f"painterly studio: jobs run on {len(engines)} Ray worker(s) ({devices})",
+                  file=sys.stderr)  # fmt: skip
         try:
-            studio = Studio(data_dir, checkpoint_every=int(args.checkpoint_every))
+            studio = Studio(data_dir, checkpoint_every=int(args.checkpoint_every), engines=engines)
         except OSError as error:
             raise PainterlyError(f"cannot use --data-dir {data_dir} ({error.strerror})") from None
         cleanup.callback(studio.close)  # the app's lifespan closes it too; once is enough
@@ -153,6 +200,12 @@ def command(argv: Sequence[str]) -> int:
             serve(studio, listeners, access)
     print("painterly studio: stopped", file=sys.stderr)
     return 0
+
+
+def _leave_ray() -> None:
+    import ray
+
+    ray.shutdown()  # the studio's actors end with its connection
 
 
 def _announce(

@@ -78,10 +78,20 @@ class Cancel:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason: str | None = None
+        self._listeners: list[Callable[[str], object]] = []
 
     def set(self, reason: str = "cancelled") -> None:
         self.reason = reason
         self._event.set()
+        for listener in list(self._listeners):
+            listener(reason)
+
+    def when_set(self, listener: Callable[[str], object]) -> None:
+        """Call ``listener(reason)`` when this is set (now, if it is already): how a run
+        elsewhere (a Ray actor) hears of a cancel without anyone watching for it."""
+        self._listeners.append(listener)
+        if self.is_set():
+            listener(self.reason or "cancelled")
 
     def is_set(self) -> bool:
         return self._event.is_set()

@@ -35,7 +35,7 @@ from painterly.models.weights import SOURCES
 from painterly.studio.live import Lives, jpeg, shown
 from painterly.studio.store import FINISHED, Job, SqliteStore, Upload
 from painterly.studio.uploads import Limits, decode_upload
-from painterly.studio.worker import Worker
+from painterly.studio.worker import Engine, Worker
 
 log = logging.getLogger("painterly.studio")
 
@@ -250,6 +250,7 @@ class Studio:
         data_dir: str | os.PathLike[str],
         *,
         devices: list[str] | None = None,
+        engines: list[tuple[str, Engine]] | None = None,
         limits: Limits | None = None,
         checkpoint_every: int = CHECKPOINT_EVERY,
         max_size: int = MAX_SIZE,
@@ -267,7 +268,12 @@ class Studio:
         self.pending_cancel: dict[str, str] = {}
         self.handoff = threading.Lock()
         self.wake = threading.Event()
-        self.workers = [Worker(self, device) for device in devices or default_devices()]
+        # A worker per device here, or per engine elsewhere (a Ray actor and its device).
+        self.workers = (
+            [Worker(self, device, engine) for device, engine in engines]
+            if engines
+            else [Worker(self, device) for device in devices or default_devices()]
+        )
         self._lock = DataDirLock(self.data_dir / "studio.lock")
         self._lock.acquire()
         try:

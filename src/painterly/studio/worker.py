@@ -31,6 +31,7 @@ from painterly.studio.live import Live, Lives, jpeg
 if TYPE_CHECKING:
     from PIL import Image
 
+    from painterly.methods import Result
     from painterly.studio.store import Job, JobStore
 
 log = logging.getLogger("painterly.studio")
@@ -40,6 +41,11 @@ PREVIEW_SECONDS = 1.0
 
 SAVE_SECONDS = 0.5
 """Shortest time between two progress records written to the store."""
+
+
+Engine = Callable[..., "Result"]
+"""Where a worker runs a job: :func:`painterly.api.run`'s signature (the default, here), or
+:class:`painterly.batch.ray_pool.RemoteRun` on a Ray actor."""
 
 
 class Workshop(Protocol):
@@ -135,10 +141,11 @@ class Worker(threading.Thread):
     """Runs queued jobs on one device until :meth:`stop`, telling the job's Live of each
     change: taken up, each progress report, and how it finished."""
 
-    def __init__(self, studio: Workshop, device: str) -> None:
+    def __init__(self, studio: Workshop, device: str, engine: Engine | None = None) -> None:
         super().__init__(name=f"painterly-worker-{device}", daemon=True)
         self.studio = studio
         self.device = device
+        self.engine = engine
         self.current: tuple[str, Cancel] | None = None
         self._stopping = threading.Event()
         # Where the running job's last report was, for the checkpoint of a shutdown.
@@ -212,8 +219,9 @@ class Worker(threading.Thread):
         live.update(state=finished["state"], iteration=finished["iteration"], eta=None)
 
     def _stylise(self, job: Job, live: Live, cancel: Cancel) -> dict:
-        from painterly.api import run
+        from painterly.api import run as run_here
 
+        run = self.engine or run_here
         studio, store = self.studio, self.studio.store
         content = studio.load_input(job.content, "content image")
         styles = [studio.load_input(style, "style image") for style in job.styles]
