@@ -277,3 +277,27 @@ def test_manifest_paths_are_read_from_its_folder(tmp_path, folders):
     assert item.styles == (str(styles / "starry.png"),) and item.output == "crop--starry.png"
     with pytest.raises(PainterlyError, match="does not exist"):
         manifest_items(str(sub / "missing.csv"), {}, ".png")
+
+
+def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_finishes_it(folders, tmp_path):
+    import signal
+    import subprocess
+
+    contents, styles = folders
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "painterly", "batch", "--contents", str(contents),
+            "--styles", str(styles), "-o", str(out), "--method", "gatys", "--size", "64",
+            "--iterations", "40", "--scales", "none"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env) as batch:
+        assert batch.stderr is not None
+        first = batch.stderr.readline()  # the first item's line: the second is running now
+        batch.send_signal(signal.SIGINT)
+        rest = batch.stderr.read()
+    assert first.startswith("[1/6] done ") and batch.returncode == 130, first + rest
+    assert rest.endswith("run the same command again to resume\n") and "Traceback" not in rest
+    done = [row["output"] for row in rows(out)]
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOG_NAME, *done])
+    finished = subprocess.run(argv, capture_output=True, text=True, env=env)
+    assert finished.returncode == 0, finished.stderr
+    assert f"{6 - len(done)} done, {len(done)} already finished, 0 failed" in finished.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -169,6 +170,7 @@ class BatchDisplay:
         self.current = ""
         self.drawn = False
         self.ran = 0  # items that ran here (not skipped) and ended
+        self.last = 0.0
 
     def __call__(self, step) -> None:
         from painterly.commands.common import BAR
@@ -190,6 +192,10 @@ class BatchDisplay:
                 self.stream.write(f"[{ended}/{step.total}] {step.kind} {name}{detail}\n")
                 self.stream.flush()
             return
+        now = time.monotonic()
+        if step.kind == "progress" and now - self.last < 0.2:
+            return  # at most five redraws a second for progress
+        self.last = now
         eta = ""
         left = step.total - ended
         if self.ran and left:
