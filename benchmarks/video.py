@@ -33,8 +33,8 @@ from benchmarks.run import machine
 from painterly.config.options import Options
 from painterly.io.video import VideoWriter, read_frames
 from painterly.video import flow
-from painterly.video.clip import VideoSettings
 from painterly.video.run import stylize_video
+from painterly.video.settings import VideoSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -336,9 +336,11 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(idle):
 
 
 def test_an_upload_over_the_byte_limit_is_refused(tmp_path):
-    with _client(tmp_path, workers=False, limits=Limits(max_bytes=10_000)) as small:
+    limits = Limits(max_bytes=10_000, max_video_bytes=20_000)
+    with _client(tmp_path, workers=False, limits=limits) as small:
         detail = _refused(_post_file(small, png_bytes("tubingen.jpg", 128)), 413, "limit")
         assert "0.0095" in detail or "10,000" in detail or "MB" in detail
+        # Over both limits (an image's and a clip's): cut off before it is stored.
         big = b"\0" * 200_000
         _refused(_post_file(small, big), 413, "larger than the limit")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 
 import pytest
@@ -125,6 +126,86 @@ def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, 
         assert rerun["options"]["photorealistic"] is True
         assert rerun["styles"] == server.get(f"/api/jobs/{first}")["styles"]
         assert page.evaluate("window.pwned") is None
+        assert errors == []
+        assert all(url.startswith(server.url) or url.startswith("data:") for url in requests)
+    finally:
+        page.close()
+        server.stop()
+
+
+def test_the_page_takes_a_clip_shows_its_frames_as_they_finish_and_plays_the_result(
+    browser, tmp_path
+):
+    pytest.importorskip("av")
+    pytest.importorskip("cv2")
+    from video_helpers import write_clip
+
+    clip, style = tmp_path / "pan.mp4", tmp_path / "painting.png"
+    write_clip(clip, frames=6, size=(64, 48), fps=8)
+    style.write_bytes(png_bytes("starry_night.jpg", 64))
+    server = Server(tmp_path / "data", "--max-video-seconds", "5")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    # The status line's texts and the frames the live image showed, as they change.
+    page.add_init_script(
+        """
+        window.__statuses = [];
+        window.__frames = [];
+        document.addEventListener("DOMContentLoaded", () => {
+          const status = document.getElementById("status");
+          const live = document.getElementById("live-image");
+          new MutationObserver(() => window.__statuses.push(status.textContent))
+            .observe(status, {childList: true, characterData: true, subtree: true});
+          new MutationObserver(() => window.__frames.push([status.textContent, live.src]))
+            .observe(live, {attributes: true, attributeFilter: ["src"]});
+        });
+        """
+    )
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#method option[value=adain]", state="attached")
+        assert page.is_hidden("#video-settings")
+        assert "at most 5 s and 64 MB" in page.text_content("#video-note")
+        page.set_input_files("#content-file", str(clip))
+        page.wait_for_selector("#content-chosen .chip")
+        assert "video, 0.8 s, 6 frames" in page.inner_text("#content-chosen .chip span")
+        assert page.is_visible("#video-settings")
+        page.set_input_files("#style-files", str(style))
+        page.wait_for_selector("#styles-chosen .chip")
+        page.select_option("#method", "adain")
+        page.fill("#size", "48")
+        page.fill("[data-video=blend]", "0.4")
+        page.click("#start")
+
+        page.wait_for_selector("#result-video", state="visible", timeout=300_000)
+        # The clip plays from the studio under the page's Content-Security-Policy.
+        page.wait_for_function(
+            "document.getElementById('result-video').readyState >= 1", timeout=60_000
+        )
+        played = page.evaluate(
+            """() => { const v = document.getElementById("result-video");
+                       return [v.videoWidth, v.videoHeight, v.duration]; }"""
+        )
+        assert played[:2] == [48, 36] and abs(played[2] - 0.75) < 0.05, played
+        assert page.inner_text("#status") == "done: frame 6 / 6"
+        assert page.is_hidden("#live-image")
+        statuses = page.evaluate("window.__statuses")
+        told = [int(m[1]) for t in statuses if (m := re.match(r"running: frame (\d) / 6 ·", t))]
+        assert told and told == sorted(told) and told[-1] <= 6, statuses
+        frames = page.evaluate("window.__frames")
+        assert any(
+            text.startswith("running: frame") and src.startswith("data:image/jpeg")
+            for text, src in frames
+        ), frames  # a frame shown as it was finished
+        page.wait_for_selector("#gallery .card .state.done")
+        assert "video · frame 6 / 6" in page.inner_text("#gallery .card")
+        [job] = server.get("/api/jobs")
+        assert (job["kind"], job["video"], job["options"]["method"]) == (
+            "video", {"blend": "0.4"}, "adain",
+        )  # fmt: skip
         assert errors == []
         assert all(url.startswith(server.url) or url.startswith("data:") for url in requests)
     finally:

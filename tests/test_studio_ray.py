@@ -104,3 +104,25 @@ def test_serve_refuses_bad_ray_flags_in_one_sentence(capsys, tmp_path):
     code, _, err = run_cli(capsys, "serve", "--data-dir", tmp_path, "--port", port, "--ray",
                            "auto", "--cpus-per-worker", "0")  # fmt: skip
     refused(code, err, "--cpus-per-worker must be a whole number, at least 1")
+
+
+def test_a_video_job_of_a_ray_studio_runs_in_the_studio_and_finishes(on_ray, tmp_path):
+    pytest.importorskip("av", reason="video needs PyAV (pip install 'painterly[video]')")
+    from video_helpers import write_clip
+
+    write_clip(tmp_path / "pan.mp4", frames=3)
+    response = on_ray.post(
+        "/api/uploads",
+        files={"file": ("pan.mp4", (tmp_path / "pan.mp4").read_bytes(), "video/mp4")},
+    )
+    assert response.status_code == 201, response.text
+    style = on_ray.post(
+        "/api/uploads", files={"file": ("s.png", png_bytes("starry_night.jpg", 64), "image/png")}
+    ).json()["id"]
+    body = {"content": {"upload": response.json()["id"]}, "styles": [{"upload": style}],
+            "options": {"method": "adain", "size": 64}}  # fmt: skip
+    job = on_ray.post("/api/jobs", json=body).json()
+    events = _events(on_ray, job["id"])
+    assert events[-1]["state"] == "done" and events[-1]["iteration"] == 3, events[-1]
+    url = on_ray.get(f"/api/jobs/{job['id']}").json()["urls"]["result"]
+    assert on_ray.get(url).headers["content-type"] == "video/mp4"

@@ -148,7 +148,8 @@ def test_a_database_of_a_newer_schema_or_other_tables_is_refused_and_unlocked(ca
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert "written by a newer painterly (studio schema 2; this one knows 1)" in line
+    newer = f"studio schema {SCHEMA_VERSION + 1}; this one knows {SCHEMA_VERSION}"
+    assert f"written by a newer painterly ({newer})" in line
     assert not (tmp_path / "studio.lock").exists()
     path.unlink()
     with sqlite3.connect(path) as db:
@@ -165,9 +166,12 @@ def test_a_database_of_a_newer_schema_or_other_tables_is_refused_and_unlocked(ca
         (["--host", "no-such-host.invalid"], "neither an address nor a name"),
         (["--host", "300.1.2.3"], "neither an address nor a name"),
         (["--token", "short"], "--token must be at least 16"),
+        (["--max-video-seconds", "0"], "--max-video-seconds must be greater than 0, not 0"),
+        (["--max-video-mb", "lots"], "--max-video-mb must be a number, not 'lots'"),
+        (["--max-video-mb", "4096"], "--max-video-mb must be at most 1024"),
     ],
 )
-def test_serve_refuses_a_bad_host_or_token_in_one_line(capsys, tmp_path, args, words):
+def test_serve_refuses_a_bad_host_or_token_or_limit_in_one_line(capsys, tmp_path, args, words):
     assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path), *args]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("painterly: error: ") and words in line

@@ -66,6 +66,72 @@ def test_a_database_from_a_newer_schema_is_refused(tmp_path):
         SqliteStore(path)
 
 
+SCHEMA_1 = """
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, state TEXT NOT NULL,
+    content TEXT NOT NULL, styles TEXT NOT NULL, options TEXT NOT NULL, parent TEXT,
+    created REAL NOT NULL, started REAL, finished REAL, iteration INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0, losses TEXT NOT NULL DEFAULT '{}',
+    elapsed REAL NOT NULL DEFAULT 0, eta REAL, checkpoint INTEGER NOT NULL DEFAULT 0, error TEXT
+);
+PRAGMA user_version=1;
+"""
+"""The studio's database as painterly wrote it before clips (schema 1)."""
+
+
+def _columns(path, table) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def test_a_database_of_schema_1_is_brought_up_to_date_and_keeps_its_uploads_and_jobs(tmp_path):
+    path = tmp_path / "studio.sqlite3"
+    upload_id, job_id = "a" * 32, "b" * 32
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_1)
+        db.execute("INSERT INTO uploads VALUES (?, 'photo.png', 64, 48, 1.0)", (upload_id,))
+        db.execute(
+            "INSERT INTO jobs (id, state, content, styles, options, created, iteration, total) "
+            "VALUES (?, 'done', ?, ?, '{\"size\": 48}', 2.0, 3, 3)",
+            (job_id, json.dumps({"upload": upload_id}), json.dumps([REF])),
+        )
+    store = SqliteStore(path)
+    upload, job = store.get_upload(upload_id), store.get_job(job_id)
+    assert (upload.name, upload.width, upload.kind, upload.video) == (
+        "photo.png",
+        64,
+        "image",
+        None,
+    )
+    assert (job.state, job.options, job.iteration, job.kind, job.video) == (
+        "done", {"size": 48}, 3, "image", {},
+    )  # fmt: skip
+    clip = store.create_job({"upload": upload_id}, [REF], {}, kind="video", video={"blend": 0.3})
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    reopened = SqliteStore(path)  # up to date: opened as it is
+    assert reopened.get_job(clip.id).kind == "video"
+    assert reopened.get_job(clip.id).video == {"blend": 0.3}
+    assert [j.id for j in reopened.list_jobs()] == [clip.id, job_id]
+
+
+def test_a_schema_1_file_whose_tables_are_not_the_studios_is_refused_and_left_unchanged(tmp_path):
+    path = tmp_path / "studio.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE uploads (id TEXT); CREATE TABLE jobs (id TEXT);")
+        db.execute("PRAGMA user_version=1")
+    with pytest.raises(PainterlyError, match="is not a sound painterly studio database"):
+        SqliteStore(path)
+    assert _columns(path, "uploads") == _columns(path, "jobs") == {"id"}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
 def test_updates_take_values_as_data_and_refuse_unknown_columns(tmp_path):
     store = _store(tmp_path)
     job = store.create_job(REF, [REF], {})

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import fractions
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from video_helpers import texture, write_clip
 
 from benchmarks.video import decoded, warping_error
 from painterly.commands import main
@@ -16,22 +14,12 @@ from painterly.config.options import Options
 from painterly.engine import losses
 from painterly.engine.optimize import Cancel
 from painterly.errors import Interrupted, PainterlyError
-from painterly.io.video import VideoWriter, probe
+from painterly.io.video import probe
 from painterly.video import flow
-from painterly.video.clip import VideoSettings
 from painterly.video.run import frames_folder, stylize_video
+from painterly.video.settings import VideoSettings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A smooth random RGB texture in [0, 1] (float32): something a flow can follow."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.random((h // 4 + 2, w // 4 + 2, 3)).astype(np.float32)
-    image = Image.fromarray((coarse * 255).astype(np.uint8)).resize(
-        (w + 8, h + 8), Image.Resampling.BICUBIC
-    )
-    return np.asarray(image, dtype=np.float32)[4 : 4 + h, 4 : 4 + w] / 255.0
 
 
 def test_flow_of_a_shifted_image_is_the_shift_and_warping_recovers_it():
@@ -76,16 +64,6 @@ def test_temporal_loss_is_zero_for_a_static_clip_and_counts_only_trusted_pixels(
     weights = flow.consistency(backward, flow.optical_flow(still, still))
     assert weights.mean() == 1.0
     assert flow.warping_error(still, still, backward, weights) == 0.0
-
-
-def write_clip(path, frames: int = 6, size=(64, 48), fps=8, step=2, seed=3) -> None:
-    """A pan across a texture, as an H.264 file."""
-    w, h = size
-    scene = texture(h, w + step * frames + 8, seed)
-    with VideoWriter(path, fractions.Fraction(fps), size) as writer:
-        for i in range(frames):
-            window = scene[:, i * step : i * step + w]
-            writer.write(Image.fromarray((window * 255 + 0.5).astype(np.uint8)))
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +136,28 @@ def test_resume_refuses_frames_made_with_other_settings(clip, tmp_path, style_pa
                       cancel=cancel)  # fmt: skip
     with pytest.raises(PainterlyError, match="other inputs or settings"):
         stylize_video(clip, [style_path], target, options, VideoSettings(blend=0.3), resume=True)
+
+
+def test_resume_with_overwrite_continues_matching_frames_and_replaces_others(
+    clip, tmp_path, style_path
+):
+    options = Options.build(method="adain", size=64)
+    cancel = Cancel()
+    target = tmp_path / "out.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(clip, [style_path], target, options, on_frame=lambda p: cancel.set(),
+                      cancel=cancel)  # fmt: skip
+    other = VideoSettings(blend=0.3)
+    replaced = stylize_video(clip, [style_path], target, options, other, resume=True,
+                             overwrite=True)  # fmt: skip
+    assert (replaced.resumed, replaced.frames) == (0, 6)
+    cancel = Cancel()
+    again = tmp_path / "again.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(clip, [style_path], again, options, on_frame=lambda p: cancel.set(),
+                      cancel=cancel)  # fmt: skip
+    resumed = stylize_video(clip, [style_path], again, options, resume=True, overwrite=True)
+    assert (resumed.resumed, resumed.frames) == (1, 6)
 
 
 def test_the_command_writes_a_clip_and_refuses_bad_input_in_one_line(clip, tmp_path, style_path,

@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from painterly.commands.common import Parser
+from painterly.config.values import read_number
 from painterly.errors import PainterlyError
 
 if TYPE_CHECKING:
     from painterly.studio.guard import Access
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
+MAX_VIDEO_MB = 1024
+"""Largest --max-video-mb: each clip being checked is held in memory, two at a time."""
+MAX_VIDEO_SECONDS = 3600
 
 
 def default_data_dir() -> Path:
@@ -58,6 +62,19 @@ def _parser() -> Parser:
         metavar="N",
         help="save each running job's iterate every N iterations, where a restart after a "
         "crash resumes (default: 20; 0: never)",
+    )
+    parser.add_argument(
+        "--max-video-mb",
+        default="64",
+        metavar="MB",
+        help="largest clip an upload may be, in MB of 2**20 bytes (default: 64; a clip is "
+        "read into memory to be checked, two at a time)",
+    )
+    parser.add_argument(
+        "--max-video-seconds",
+        default="20",
+        metavar="SECONDS",
+        help="longest clip an upload may be (default: 20)",
     )
     parser.add_argument(
         "--token",
@@ -160,6 +177,10 @@ def command(argv: Sequence[str]) -> int:
         raise PainterlyError(
             f"--checkpoint-every must be a whole number ≥ 0, not {args.checkpoint_every!r}"
         )
+    video_mb = read_number(args.max_video_mb, "--max-video-mb", strict=True, maximum=MAX_VIDEO_MB)
+    video_seconds = read_number(
+        args.max_video_seconds, "--max-video-seconds", strict=True, maximum=MAX_VIDEO_SECONDS
+    )
     if args.token is not None and not _TOKEN.fullmatch(args.token):
         raise PainterlyError("--token must be at least 16 letters, digits, '-' or '_'")
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
@@ -169,6 +190,7 @@ def command(argv: Sequence[str]) -> int:
         from painterly.studio.app import serve
         from painterly.studio.guard import Access, is_loopback
         from painterly.studio.service import Studio
+        from painterly.studio.uploads import Limits
     except ImportError as missing:
         raise PainterlyError(
             f"the studio needs {missing.name}: pip install 'painterly[studio]'"
@@ -188,7 +210,15 @@ def command(argv: Sequence[str]) -> int:
             print(f"painterly studio: jobs run on {len(engines)} Ray worker(s) ({devices})",
                   file=sys.stderr)  # fmt: skip
         try:
-            studio = Studio(data_dir, checkpoint_every=int(args.checkpoint_every), engines=engines)
+            limits = Limits(
+                max_video_bytes=int(video_mb * 1024**2), max_video_seconds=video_seconds
+            )
+            studio = Studio(
+                data_dir,
+                checkpoint_every=int(args.checkpoint_every),
+                limits=limits,
+                engines=engines,
+            )
         except OSError as error:
             raise PainterlyError(f"cannot use --data-dir {data_dir} ({error.strerror})") from None
         cleanup.callback(studio.close)  # the app's lifespan closes it too; once is enough

@@ -19,13 +19,10 @@ from painterly.config.options import Options
 from painterly.engine.optimize import Progress
 from painterly.errors import Interrupted, PainterlyError, printable
 
-SETTINGS = ("start", "duration", "every", "per_frame", "temporal_weight", "blend",
-            "frame_iterations")  # fmt: skip
-
 
 def parser() -> argparse.ArgumentParser:
     from painterly.io.video import VIDEO_FORMATS
-    from painterly.video.clip import DEFAULT_BLEND, DEFAULT_TEMPORAL_WEIGHT
+    from painterly.video.settings import setting_fields
 
     parser = Parser(
         prog="painterly video",
@@ -44,34 +41,18 @@ def parser() -> argparse.ArgumentParser:
         quiet="no progress display; print only the output path",
     )
     group = parser.add_argument_group("video options")
-    group.add_argument("--start", metavar="SECONDS", help="where to begin (default: 0)")
-    group.add_argument("--duration", metavar="SECONDS", help="how much (default: to the end)")
-    group.add_argument(
-        "--every", metavar="N", help="take every N-th frame, for a quick preview (default: 1)"
-    )
+    for f in setting_fields():
+        default = f.metadata["default_text"]
+        if isinstance(f.default, bool):  # a switch
+            how: dict = {"action": "store_const", "const": True}
+        else:
+            how = {"metavar": f.metadata["metavar"]}
+        help = f.metadata["help"] + (f" (default: {default})" if default else "")
+        group.add_argument(f.metadata["flag"], dest=f.name, help=help, **how)
     group.add_argument(
         "--resume", action="store_true", default=False,
-        help="continue a stopped run from the frames it kept in OUTPUT.frames/",
-    )  # fmt: skip
-    group.add_argument(
-        "--per-frame", dest="per_frame", action="store_const", const=True,
-        help="stylise every frame on its own, with nothing tying it to the last (flickers; "
-        "for comparison)",
-    )  # fmt: skip
-    group.add_argument(
-        "--temporal-weight", dest="temporal_weight", metavar="X",
-        help="gatys: weight of the temporal loss on the pixels the flow carries over from "
-        f"the previous frame, 0 to turn it off (default: {DEFAULT_TEMPORAL_WEIGHT:g})",
-    )  # fmt: skip
-    group.add_argument(
-        "--blend", metavar="X",
-        help="adain, wct, artflow: share of the previous output, warped, in each frame where "
-        f"the flow is trusted, 0 to 0.95 (default: {DEFAULT_BLEND:g})",
-    )  # fmt: skip
-    group.add_argument(
-        "--frame-iterations", dest="frame_iterations", metavar="N",
-        help="gatys: evaluations for each frame after the first, which starts from the "
-        "previous one (default: half of --iterations)",
+        help="continue a stopped run from the frames it kept in OUTPUT.frames/ (with "
+        "--overwrite: start again instead of refusing frames made from other inputs or settings)",
     )  # fmt: skip
     add_option_flags(parser)
     return parser
@@ -89,13 +70,13 @@ def _require_video_extra() -> None:
 
 def command(argv: Sequence[str]) -> int:
     _require_video_extra()
-    from painterly.video.clip import VideoSettings
     from painterly.video.run import FrameProgress, frames_folder, stylize_video
+    from painterly.video.settings import VideoSettings, setting_fields
 
     args = vars(parser().parse_args(argv))
     video, styles, out = args.pop("video"), args.pop("style"), args.pop("output")
     overwrite, resume, quiet = args.pop("overwrite"), args.pop("resume"), args.pop("quiet")
-    settings = VideoSettings.build(**{name: args.pop(name, None) for name in SETTINGS})
+    settings = VideoSettings.build(**{f.name: args.pop(f.name, None) for f in setting_fields()})
     options = Options.build(**args)
     line = None if quiet else progress_line(sys.stderr, 20)
     frames = {"done": 0, "total": 0}

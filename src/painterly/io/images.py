@@ -80,7 +80,7 @@ _WHITE = (255, 255, 255)
 _JPEG_EXIF_LIMIT = 65533  # an APP1 segment's length field; Pillow raises for more
 _HIGH_BIT_DEPTH = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 _BLOCK_PIXELS = 1 << 20  # high-bit-depth images are scaled this many pixels at a time
-_FORMAT_NAMES = "JPEG, PNG, WebP, TIFF, BMP or GIF"
+IMAGE_FORMAT_NAMES = "JPEG, PNG, WebP, TIFF, BMP or GIF"
 _MODE_NAMES = {
     "1": "1-bit",
     "L": "greyscale",
@@ -238,7 +238,7 @@ def decode_image(file: IO[bytes], what: str, max_pixels: int, max_bytes: int) ->
                 return rgb
         except UnidentifiedImageError:
             raise PainterlyError(
-                f"{what} is not an image painterly can read (use {_FORMAT_NAMES})."
+                f"{what} is not an image painterly can read (use {IMAGE_FORMAT_NAMES})."
             ) from None
         except Image.DecompressionBombError:
             limit = min(max_pixels, _pil_error_threshold())

@@ -15,7 +15,7 @@ import math
 import os
 import stat
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -53,6 +53,15 @@ _Input = av.container.InputContainer
 _Timed = TypeVar("_Timed", av.Packet, av.AudioFrame)
 
 
+class NotAVideo(PainterlyError):
+    """A file that FFmpeg reads as no video at all: no container it knows (not a video, or
+    damaged where its format would show), or a still image."""
+
+
+class VideoTooLarge(PainterlyError):
+    """A video whose frames have more pixels than :data:`MAX_VIDEO_PIXELS`."""
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What :func:`probe` learns of a video, decoding no more than its first frame."""
@@ -77,12 +86,13 @@ class Frame:
     image: Image.Image
 
 
-def probe(path: _Path) -> VideoInfo:
+def probe(path: _Path, name: str | None = None) -> VideoInfo:
     """Describe the video at ``path``, or refuse it with a PainterlyError: a missing or
-    non-regular file, no video (text, a still image), no video stream or no decodable frame,
-    a frame over :data:`MAX_VIDEO_PIXELS`, a damaged file."""
-    shown = printable(path)
-    with _opened(path) as container:
+    non-regular file, no video (text, a still image: :class:`NotAVideo`), no video stream or
+    no decodable frame, a frame over :data:`MAX_VIDEO_PIXELS` (:class:`VideoTooLarge`), a
+    damaged file. The sentences call the file ``name`` (default: its path)."""
+    shown = printable(path if name is None else name)
+    with _opened(path, shown) as container:
         stream = container.streams.video[0]
         context = stream.codec_context
         if context.width and context.height:  # before decoding, which allocates the frame
@@ -128,7 +138,7 @@ def read_frames(
     duration: float | None = None,
     every: int = 1,
     info: VideoInfo | None = None,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """The frames whose time is in [start, start + duration) (None: to the end), then every
     ``every``-th of those; ``info`` is the file's :func:`probe` when the caller has it (a
     probe of an MKV or WebM file reads it through to count the frames).
@@ -140,15 +150,25 @@ def read_frames(
     """
     _check_range(start, duration, every)
     info = info or probe(path)
-    if selected_count(info, start, duration, every) == 0:
-        raise _empty_range(path, info, start, duration)
+    check_range(info, start, duration, every, path)
     return _frames(path, info, start, duration, every)
+
+
+def check_range(
+    info: VideoInfo, start: float, duration: float | None, every: int, name: _Path
+) -> int:
+    """:func:`selected_count`, refusing a range without frames in a sentence that calls the
+    video ``name``."""
+    count = selected_count(info, start, duration, every)
+    if count == 0:
+        raise _empty_range(name, info, start, duration)
+    return count
 
 
 def _frames(
     path: _Path, info: VideoInfo, start: float, duration: float | None, every: int
-) -> Iterator[Frame]:
-    with _opened(path) as container:
+) -> Generator[Frame, None, None]:
+    with _opened(path, printable(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb, origin = _time_base(stream), stream.start_time or 0
@@ -409,8 +429,10 @@ def _in_range(
             yield item
 
 
-def _open_input(path: _Path) -> _Input:
-    shown = printable(path)
+def _open_input(path: _Path, shown: str | None = None) -> _Input:
+    """``path`` opened by FFmpeg; the sentences of a refusal call it ``shown`` (default:
+    its path)."""
+    shown = printable(path) if shown is None else shown
     try:
         info = os.stat(path)
     except (FileNotFoundError, ValueError):  # ValueError: a NUL in the name
@@ -425,21 +447,21 @@ def _open_input(path: _Path) -> _Input:
         raise PainterlyError(f"The video '{shown}' is empty (0 bytes).")
     try:
         return av.open(os.fspath(path), metadata_errors="replace")
+    except av.error.InvalidDataError as error:
+        raise _damaged(shown, error, NotAVideo) from None
     except _FFMPEG_ERRORS as error:
         raise _damaged(shown, error) from None
 
 
 @contextlib.contextmanager
-def _opened(path: _Path) -> Iterator[_Input]:
-    """The file opened as a video with a video stream, closed at the end."""
-    shown = printable(path)
-    container = _open_input(path)
+def _opened(path: _Path, shown: str) -> Iterator[_Input]:
+    """The file opened as a video with a video stream, closed at the end; the sentences of
+    a refusal call it ``shown``."""
+    container = _open_input(path, shown)
     try:
         demuxer = container.format.name
         if demuxer.endswith("_pipe") or demuxer in ("image2", "image2pipe"):
-            raise PainterlyError(
-                f"The file '{shown}' is an image, not a video; give it as the content."
-            )
+            raise NotAVideo(f"The file '{shown}' is an image, not a video; give it as the content.")
         if not container.streams.video:
             found = " (only audio)" if container.streams.audio else ""
             raise PainterlyError(f"The file '{shown}' has no video stream{found}.")
@@ -477,7 +499,7 @@ def _is_frame(packet: av.Packet) -> bool:
 
 def _check_pixels(width: int, height: int, shown: str) -> None:
     if width * height > MAX_VIDEO_PIXELS:
-        raise PainterlyError(
+        raise VideoTooLarge(
             f"The video '{shown}' is {width}x{height} pixels, more than painterly's limit of"
             f" {MAX_VIDEO_PIXELS:,} a frame; scale it down first."
         )
@@ -505,8 +527,10 @@ def _empty_range(
     )
 
 
-def _damaged(shown: str, error: BaseException) -> PainterlyError:
-    return PainterlyError(f"The file '{shown}' could not be read as a video ({_reason(error)}).")
+def _damaged(
+    shown: str, error: BaseException, kind: type[PainterlyError] = PainterlyError
+) -> PainterlyError:
+    return kind(f"The file '{shown}' could not be read as a video ({_reason(error)}).")
 
 
 def _reason(error: BaseException) -> str:

@@ -44,7 +44,7 @@ from painterly.studio.service import (
     examples,
 )
 from painterly.studio.store import FINISHED, Job
-from painterly.studio.uploads import DecodeSlots, UploadRejected
+from painterly.studio.uploads import DecodeSlots, UploadRejected, takes_video
 
 STATIC = Path(__file__).resolve().parent / "static"
 EVENT_WAIT_SECONDS = 5.0
@@ -58,6 +58,8 @@ MAX_WAITING_STREAMS = 64
 MAX_JSON_BYTES = 64 * 1024
 """Largest body of a request other than an upload (a job's options are a few hundred)."""
 
+RESULT_TYPES = {".png": "image/png", ".mp4": "video/mp4"}
+
 
 class InputRef(BaseModel):
     """An image for a job: an upload's id or a bundled example's name."""
@@ -69,13 +71,17 @@ class InputRef(BaseModel):
 
 
 class JobRequest(BaseModel):
-    """A new job: content, one or more styles, and Options values (names as in the API)."""
+    """A new job: content (an image, or a clip for a video job), one or more styles, Options
+    values and a video job's settings (names as in the API)."""
 
     model_config = ConfigDict(extra="forbid")
 
     content: InputRef
     styles: list[InputRef] = Field(description=f"1 to {MAX_STYLES} style images")
     options: dict[str, Any] = Field(default_factory=dict)
+    video: dict[str, Any] | None = Field(
+        None, description="a video job's settings (GET /api/options: video_fields)"
+    )
     parent: str | None = Field(None, description="the job this one re-runs with changes")
 
 
@@ -87,7 +93,7 @@ def job_json(job: Job, studio: Studio) -> dict[str, Any]:
     values = dataclasses.asdict(job)
     values.pop("seq")
     base = f"/api/jobs/{job.id}"
-    has_result = studio.result_path(job.id).is_file() if job.state != "running" else False
+    has_result = studio.result_path(job).is_file() if job.state != "running" else False
     values["urls"] = {
         "self": base,
         "events": f"{base}/events",
@@ -103,6 +109,21 @@ def _input_url(ref: dict[str, str]) -> str:
     if "upload" in ref:
         return f"/api/uploads/{ref['upload']}/image"
     return f"/api/examples/{ref['example']}"
+
+
+def video_schema() -> list[dict[str, Any]]:
+    """Every setting a video job may set, with its help, default and the words for it."""
+    from painterly.video.settings import setting_fields
+
+    return [
+        {
+            "name": f.name,
+            "help": f.metadata["help"],
+            "default": f.default,
+            "default_text": f.metadata["default_text"],
+        }
+        for f in setting_fields()
+    ]
 
 
 def option_schema() -> list[dict[str, Any]]:
@@ -198,7 +219,7 @@ def create_app(studio: Studio, *, access: Access, start_workers: bool = True) ->
     )
     # The last added runs first: headers on every answer, then the guard, then the limit.
     # Room for the multipart framing around an upload of the largest accepted size.
-    app.add_middleware(BodyLimit, upload_bytes=studio.limits.max_bytes + 64 * 1024)
+    app.add_middleware(BodyLimit, upload_bytes=studio.limits.upload_bytes + 64 * 1024)
     app.add_middleware(Guard, access=access)
     app.add_middleware(SecurityHeaders)
     decoding = DecodeSlots(studio.limits)
@@ -232,12 +253,16 @@ def create_app(studio: Studio, *, access: Access, start_workers: bool = True) ->
     def options() -> dict[str, Any]:
         return {
             "fields": option_schema(),
+            "video_fields": video_schema(),
+            "takes_video": takes_video(),
             "methods": list(METHODS),
             "presets": {name: dict(values) for name, values in PRESETS.items()},
             "examples": list(examples()),
             "limits": {
                 "max_upload_bytes": studio.limits.max_bytes,
                 "max_upload_pixels": studio.limits.max_pixels,
+                "max_video_upload_bytes": studio.limits.max_video_bytes,
+                "max_video_seconds": studio.limits.max_video_seconds,
                 "max_size": studio.max_size,
                 "max_styles": MAX_STYLES,
                 "max_evaluations": MAX_EVALUATIONS,
@@ -252,15 +277,20 @@ def create_app(studio: Studio, *, access: Access, start_workers: bool = True) ->
             raise HTTPException(404, "no such example")
         return FileResponse(path)
 
-    @app.post("/api/uploads", status_code=201, summary="Upload an image (decoded and checked)")
+    @app.post(
+        "/api/uploads", status_code=201, summary="Upload an image or a clip (decoded and checked)"
+    )
     async def upload(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
         # Read into memory only in a slot: a waiting upload stays spooled (on disk above 1 MB).
         async with decoding.hold():
-            data = await file.read(studio.limits.max_bytes + 1)
+            data = await file.read(studio.limits.upload_bytes + 1)
             stored = await asyncio.to_thread(studio.add_upload, data, file.filename or "")
         return dataclasses.asdict(stored) | {"url": f"/api/uploads/{stored.id}/image"}
 
-    @app.get("/api/uploads/{upload_id}/image", summary="An uploaded image, as stored")
+    @app.get(
+        "/api/uploads/{upload_id}/image",
+        summary="An uploaded image, as stored (a clip's first frame)",
+    )
     def upload_image(upload_id: str) -> FileResponse:
         try:
             path = studio.upload_path(upload_id)
@@ -277,6 +307,7 @@ def create_app(studio: Studio, *, access: Access, start_workers: bool = True) ->
             [_ref(style) for style in request.styles],
             request.options,
             request.parent,
+            request.video,
         )
         return job_json(job, studio)
 
@@ -304,28 +335,30 @@ def create_app(studio: Studio, *, access: Access, start_workers: bool = True) ->
 
     @app.get(
         "/api/jobs/{job_id}/preview",
-        summary="The latest preview, else the result, else the last checkpoint",
+        summary="The latest preview, else the result, else the last checkpoint (a video "
+        "job: the latest frame)",
     )
     def preview(job_id: str) -> Response:
         job = find(job_id)
         change = studio.lives.latest(job_id)
         if change is not None and change.state == "running" and change.preview is not None:
             return Response(change.preview, media_type="image/jpeg")
-        checkpoint = studio.checkpoint_path(job.id)
-        if not studio.result_path(job.id).is_file() and checkpoint.is_file():
-            return FileResponse(checkpoint, media_type="image/png")
-        return result(job_id, download=False)
+        path = studio.still_path(job)
+        # While a job runs again, its result is the earlier run's: not this run's image.
+        if path is None or (job.state == "running" and path == studio.result_path(job)):
+            raise HTTPException(404, "this job has no image yet")
+        return FileResponse(path, media_type="image/png")
 
-    @app.get("/api/jobs/{job_id}/result", summary="Download the result (PNG)")
+    @app.get("/api/jobs/{job_id}/result", summary="Download the result (PNG; a video job: MP4)")
     def result(job_id: str, download: bool = True) -> FileResponse:
         job = find(job_id)
-        path = studio.result_path(job.id)
+        path = studio.result_path(job)
         if job.state == "running" or not path.is_file():
             raise HTTPException(404, "this job has no result yet")
-        name = f"painterly-{job.id[:8]}.png"
+        name = f"painterly-{job.id[:8]}{path.suffix}"
         return FileResponse(
             path,
-            media_type="image/png",
+            media_type=RESULT_TYPES[path.suffix],
             filename=name if download else None,
             content_disposition_type="attachment" if download else "inline",
         )
@@ -371,7 +404,7 @@ async def _event_stream(studio: Studio, job_id: str, waits: Executor) -> AsyncIt
         for change in changes:
             message = job_json(shown(job, change), studio)
             if message["state"] in FINISHED:
-                final = await asyncio.to_thread(studio.final_preview, job_id)
+                final = await asyncio.to_thread(studio.final_preview, job)
                 yield _event(message, final)
                 return
             text = json.dumps(message)

@@ -4,8 +4,13 @@ file lives in the data directory, and the workers.
 Layout of the data directory (every name below is chosen by the server)::
 
     studio.sqlite3            jobs and uploads (see store.py)
-    uploads/<upload id>.png   uploaded images, decoded, checked and re-encoded
-    jobs/<job id>/            result.png, checkpoint.png (the last saved iterate)
+    uploads/<upload id>.png   uploaded images, decoded, checked and re-encoded; a clip's
+                              first frame
+    uploads/<upload id>.video an uploaded clip, checked, as it came
+    jobs/<job id>/            result.png, checkpoint.png (the last saved iterate); a video
+                              job's result.mp4, result.mp4.frames/ (the frames finished so
+                              far, while it is not done) and frame.png (its last frame, once
+                              done)
 """
 
 from __future__ import annotations
@@ -29,12 +34,22 @@ from painterly.config.options import INITS, Options
 from painterly.controls.inputs import blend_weights
 from painterly.engine.plan import Network, working_sizes
 from painterly.errors import PainterlyError
+from painterly.io.files import make_temp, write_atomically
 from painterly.io.images import load_image, long_side_size, save_image
 from painterly.methods import artflow, feedforward, gatys
 from painterly.models.weights import SOURCES
 from painterly.studio.live import Lives, jpeg, shown
 from painterly.studio.store import FINISHED, Job, SqliteStore, Upload
-from painterly.studio.uploads import Limits, decode_upload
+from painterly.studio.uploads import (
+    Limits,
+    check_bytes,
+    check_video,
+    clip_info,
+    clip_record,
+    decode_upload,
+    is_still_image,
+    takes_video,
+)
 from painterly.studio.worker import Engine, Worker
 
 log = logging.getLogger("painterly.studio")
@@ -153,6 +168,36 @@ def check_options(values: Any, styles: int) -> Options:
         )
     blend_weights(styles, options.style_blend)
     return options
+
+
+def check_clip(values: Any, options: Options, clip: Upload) -> int:
+    """Validate a video job's settings as ``painterly video`` does
+    (:meth:`~painterly.video.settings.VideoSettings.build`, then the options a clip cannot
+    use), and the frames they select from ``clip``; return how many frames that is. A gatys
+    clip may make at most :data:`MAX_EVALUATIONS` evaluations over all its frames."""
+    from painterly.video.settings import VideoSettings, check_clip_options
+
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise PainterlyError("video must be an object of video setting names and values")
+    for name, value in values.items():
+        check_json(value, f"video setting {name!r}")
+    settings = VideoSettings.build(**values)
+    check_clip_options(options)
+    if not takes_video():
+        raise PainterlyError("this studio no longer reads videos: it lacks the video extra")
+    from painterly.io.video import check_range
+
+    start, duration, every = settings.start, settings.duration, settings.every
+    frames = check_range(clip_info(clip), start, duration, every, clip.name)
+    evaluations = settings.evaluations(options, frames)
+    if options.method == "gatys" and evaluations > MAX_EVALUATIONS:
+        raise PainterlyError(
+            f"these {frames} frames would take {evaluations:,} evaluations; a job may make at "
+            f"most {MAX_EVALUATIONS:,} (take fewer frames, iterations or frame_iterations)"
+        )
+    return frames
 
 
 def network(options: Options) -> Network:
@@ -308,27 +353,53 @@ class Studio:
     # Files: every path is built from a server-chosen id, checked against its pattern.
 
     def upload_path(self, upload_id: str) -> Path:
+        """An upload's image: the image itself, or a clip's first frame."""
         if not is_id(upload_id):
             raise KeyError(upload_id)
         return self.uploads_dir / f"{upload_id}.png"
+
+    def video_path(self, upload_id: str) -> Path:
+        """An uploaded clip, as it came."""
+        return self.upload_path(upload_id).with_suffix(".video")
 
     def job_dir(self, job_id: str) -> Path:
         if not is_id(job_id):
             raise KeyError(job_id)
         return self.jobs_dir / job_id
 
-    def result_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "result.png"
+    def result_path(self, job: Job) -> Path:
+        """The finished work: an image, or a video job's MP4."""
+        return self.job_dir(job.id) / ("result.mp4" if job.kind == "video" else "result.png")
 
     def checkpoint_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "checkpoint.png"
 
+    def frame_path(self, job_id: str) -> Path:
+        """A video job's last frame, saved when the clip is done (its frames are not kept)."""
+        return self.job_dir(job_id) / "frame.png"
+
+    def still_path(self, job: Job) -> Path | None:
+        """The image that shows a job that is not running: its result, else its last
+        checkpoint; a video job's last finished frame (None: none yet)."""
+        if job.kind == "video":
+            from painterly.video.run import last_kept_frame
+
+            kept = last_kept_frame(self.result_path(job))
+            paths = [self.frame_path(job.id)] if kept is None else [kept]
+        else:
+            paths = [self.result_path(job), self.checkpoint_path(job.id)]
+        return next((path for path in paths if path.is_file()), None)
+
     def input_path(self, ref: dict[str, str]) -> Path:
-        """The file of ``{"upload": id}`` or ``{"example": name}``; KeyError if unknown."""
+        """The file of ``{"upload": id}`` (an image, or a clip as it came) or
+        ``{"example": name}``; KeyError if unknown."""
         if "upload" in ref:
-            if not is_id(ref["upload"]) or self.store.get_upload(ref["upload"]) is None:
+            upload = self.store.get_upload(ref["upload"]) if is_id(ref["upload"]) else None
+            if upload is None:
                 raise KeyError(ref["upload"])
-            return self.upload_path(ref["upload"])
+            if upload.kind == "video":
+                return self.video_path(upload.id)
+            return self.upload_path(upload.id)
         return examples()[ref["example"]]
 
     def load_input(self, ref: dict[str, str], role: str) -> Image.Image:
@@ -338,8 +409,11 @@ class Studio:
     # so a refused request leaves no job, no upload and no file behind.
 
     def add_upload(self, data: bytes, name: str) -> Upload:
-        """Check and store an uploaded image (UploadRejected if it is not acceptable): the
-        file first, then its record, so that no record names a missing file."""
+        """Check and store an uploaded image or clip (UploadRejected if it is not
+        acceptable; see :mod:`~painterly.studio.uploads`): the files first, then the
+        record, so that no record names a missing file."""
+        if not is_still_image(data):
+            return self._add_clip(data, name[:200])
         image = decode_upload(data, self.limits)
         upload = Upload.new(name[:200], *image.size)
         path = save_image(image, self.upload_path(upload.id))
@@ -350,43 +424,78 @@ class Studio:
             raise
         return upload
 
-    def check_input(self, ref: Any, role: str) -> tuple[dict[str, str], tuple[int, int]]:
-        """The reference ``{"upload": ID}`` or ``{"example": NAME}`` and the size of its
-        image as a job will load it; PainterlyError if it names none."""
+    def _add_clip(self, data: bytes, name: str) -> Upload:
+        """Store a clip once it is checked, in a temporary file until then, with its first
+        frame as the upload's image."""
+        check_bytes(data, self.limits.max_video_bytes, "video")
+        temp = Path(make_temp(self.uploads_dir, "upload"))
+        try:
+            temp.write_bytes(data)
+            info, first = check_video(str(temp), name or "upload", self.limits)
+            upload = Upload.new(name, info.width, info.height, "video", clip_record(info))
+            poster = save_image(first, self.upload_path(upload.id))
+            clip = self.video_path(upload.id)
+            try:
+                write_atomically(clip, lambda path: os.replace(temp, path))
+                self.store.add_upload(upload)
+            except BaseException:
+                poster.unlink()
+                clip.unlink(missing_ok=True)
+                raise
+        finally:
+            temp.unlink(missing_ok=True)
+        return upload
+
+    def check_input(
+        self, ref: Any, role: str
+    ) -> tuple[dict[str, str], tuple[int, int], Upload | None]:
+        """The reference ``{"upload": ID}`` or ``{"example": NAME}``, the size of its
+        image as a job will load it (a clip's: its frames') and the upload it names (None:
+        an example); PainterlyError if it names none."""
         if isinstance(ref, dict) and set(ref) == {"upload"}:
             upload = self.store.get_upload(ref["upload"]) if is_id(ref["upload"]) else None
             if upload is None:
                 raise PainterlyError(f"the {role} names an upload that does not exist")
-            return {"upload": upload.id}, (upload.width, upload.height)
+            return {"upload": upload.id}, (upload.width, upload.height), upload
         if isinstance(ref, dict) and set(ref) == {"example"}:
             if not isinstance(ref["example"], str) or ref["example"] not in examples():
                 raise PainterlyError(
                     f"the {role} names no bundled example; examples are "
                     f"{', '.join(examples()) or 'not installed'}"
                 )
-            return {"example": ref["example"]}, _example_size(ref["example"])
+            return {"example": ref["example"]}, _example_size(ref["example"]), None
         raise PainterlyError(f'the {role} must be {{"upload": ID}} or {{"example": NAME}}')
 
-    def submit(self, content: Any, styles: Any, options: Any, parent: Any = None) -> Job:
-        """Validate and queue a job (PainterlyError: the reason it is refused).
+    def submit(
+        self, content: Any, styles: Any, options: Any, parent: Any = None, video: Any = None
+    ) -> Job:
+        """Validate and queue a job (PainterlyError: the reason it is refused): a video job
+        when the content is a clip, with its ``video`` settings (see :func:`check_clip`).
 
         ``parent`` must have the form of a job id; one that names no job (deleted since)
         is dropped, as the re-run stands on its own.
         """
-        content, content_size = self.check_input(content, "content image")
+        content, content_size, source = self.check_input(content, "content image")
         if not isinstance(styles, list) or not 1 <= len(styles) <= MAX_STYLES:
             raise PainterlyError(f"give between 1 and {MAX_STYLES} style images")
         checked_styles = [self.check_input(style, "style image") for style in styles]
+        if any(upload is not None and upload.kind == "video" for *_, upload in checked_styles):
+            raise PainterlyError("a style image names a video; styles must be still images")
         checked = check_options(options, len(checked_styles))
-        check_sizes(checked, content_size, [size for _, size in checked_styles], self.max_size)
+        check_sizes(checked, content_size, [size for _, size, _ in checked_styles], self.max_size)
+        if source is not None and source.kind == "video":
+            kind, total = "video", check_clip(video, checked, source)
+        elif video:
+            raise PainterlyError("video settings are for a clip, and the content is an image")
+        else:
+            kind, total = "image", sum(iterations for _, iterations in checked.stages)
         if parent is not None and not is_id(parent):
             raise PainterlyError("parent must be the id of a job (32 hex digits)")
         if parent is not None and self.store.get_job(parent) is None:
             parent = None
-        total = sum(iterations for _, iterations in checked.stages)
-        job = self.store.create_job(
-            content, [ref for ref, _ in checked_styles], options, parent, total
-        )
+        refs = [ref for ref, *_ in checked_styles]
+        settings = (video or {}) if kind == "video" else {}
+        job = self.store.create_job(content, refs, options, parent, total, kind, settings)
         self.wake.set()
         return job
 
@@ -434,12 +543,13 @@ class Studio:
         job = self.store.get_job(job_id)
         return shown(job, change) if job is not None else None
 
-    def final_preview(self, job_id: str) -> bytes | None:
-        """A finished job's image as a JPEG preview: its result, else its last checkpoint."""
-        for path in (self.result_path(job_id), self.checkpoint_path(job_id)):
-            try:
-                with Image.open(path) as image:
-                    return jpeg(image)
-            except FileNotFoundError:  # none, or deleted meanwhile
-                continue
-        return None
+    def final_preview(self, job: Job) -> bytes | None:
+        """A finished job's image as a JPEG preview (see :meth:`still_path`)."""
+        path = self.still_path(job)
+        if path is None:
+            return None
+        try:
+            with Image.open(path) as image:
+                return jpeg(image)
+        except FileNotFoundError:  # deleted meanwhile
+            return None

@@ -23,14 +23,16 @@ from painterly.errors import PainterlyError
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 """States a job stays in until someone acts on it (restart, delete)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE uploads (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'image',
+    video TEXT
 );
 CREATE TABLE jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,25 +51,43 @@ CREATE TABLE jobs (
     elapsed REAL NOT NULL DEFAULT 0,
     eta REAL,
     checkpoint INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    kind TEXT NOT NULL DEFAULT 'image',
+    video TEXT NOT NULL DEFAULT '{}'
 );
 """
+ADDED = {
+    # 2: clips. An upload or a job from before is an image's.
+    2: {
+        "uploads": {"kind": "TEXT NOT NULL DEFAULT 'image'", "video": "TEXT"},
+        "jobs": {"kind": "TEXT NOT NULL DEFAULT 'image'", "video": "TEXT NOT NULL DEFAULT '{}'"},
+    },
+}
+"""The columns each schema version added to each table, with their declarations (as in
+:data:`SCHEMA`): a database of an older version is brought up to date by adding them."""
 
 
 @dataclass
 class Upload:
-    """An uploaded image: a server-chosen id; ``name`` is the client's file name, shown only."""
+    """An uploaded image or clip (``kind`` "image" or "video"): a server-chosen id; ``name``
+    is the client's file name, shown only. A clip's ``video`` is what its probe found:
+    ``frames``, ``fps`` (exact, as a fraction's text such as "30000/1001"), ``duration``
+    in seconds, ``audio`` and ``codec``; width and height are its frames'."""
 
     id: str
     name: str
     width: int
     height: int
     created: float
+    kind: str = "image"
+    video: dict[str, Any] | None = None
 
     @classmethod
-    def new(cls, name: str, width: int, height: int) -> Upload:
+    def new(
+        cls, name: str, width: int, height: int, kind: str = "image", video: dict | None = None
+    ) -> Upload:
         """A new upload with a fresh id, created now."""
-        return cls(uuid.uuid4().hex, name, width, height, time.time())
+        return cls(uuid.uuid4().hex, name, width, height, time.time(), kind, video)
 
 
 @dataclass
@@ -77,6 +97,10 @@ class Job:
     ``content`` and each of ``styles`` is ``{"upload": id}`` or ``{"example": name}``;
     ``options`` holds the option values the client gave (validated by ``Options.build``);
     ``checkpoint`` is the iteration of the last saved iterate (0: none).
+
+    A job whose content is a clip has ``kind`` "video" and the clip's settings as the
+    client gave them in ``video`` (validated by ``VideoSettings.build``); its ``iteration``
+    and ``total`` count frames, and ``checkpoint`` the frames kept for a restart.
     """
 
     id: str
@@ -96,9 +120,12 @@ class Job:
     eta: float | None = None
     checkpoint: int = 0
     error: str | None = None
+    kind: str = "image"
+    video: dict[str, Any] = field(default_factory=dict)
 
 
-_JSON_COLUMNS = ("content", "styles", "options", "losses")
+_JSON_COLUMNS = ("content", "styles", "options", "losses", "video")
+"""The jobs' columns that hold JSON."""
 
 
 class JobStore(Protocol):
@@ -115,6 +142,8 @@ class JobStore(Protocol):
         options: dict[str, Any],
         parent: str | None = None,
         total: int = 0,
+        kind: str = "image",
+        video: dict[str, Any] | None = None,
     ) -> Job: ...
 
     def get_job(self, job_id: str) -> Job | None: ...
@@ -188,18 +217,38 @@ class SqliteStore:
                     f"this one knows {SCHEMA_VERSION}); upgrade painterly or choose another "
                     "--data-dir"
                 )
-            elif version != SCHEMA_VERSION:
+            elif version < 1:
                 raise PainterlyError(f"{self.path} has an unknown studio schema ({version})")
-            self._check_schema()
+            elif version < SCHEMA_VERSION:
+                self._check_schema(version)  # a file that is not the studio's stays unchanged
+                self._upgrade(version)
+            self._check_schema(SCHEMA_VERSION)
 
-    def _check_schema(self) -> None:
-        """Refuse a damaged file or tables that are not the studio's (checked once, here)."""
+    def _upgrade(self, version: int) -> None:
+        """Add the columns of every later version, in one transaction: all or none."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for later in range(version + 1, SCHEMA_VERSION + 1):
+                for table, columns in ADDED[later].items():
+                    for name, declaration in columns.items():
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _check_schema(self, version: int) -> None:
+        """Refuse a damaged file or tables that are not the studio's at schema ``version``
+        (checked once, here)."""
         (verdict,) = self._db.execute("PRAGMA quick_check").fetchone()
         if verdict != "ok":
             raise sqlite3.DatabaseError(f"the integrity check says {verdict!r}")
         for table, columns in _COLUMNS.items():
+            later = (ADDED[v].get(table, {}) for v in range(version + 1, SCHEMA_VERSION + 1))
+            expected = columns.difference(*later)
             found = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if found != columns:
+            if found != expected:
                 raise sqlite3.DatabaseError(f"its {table} table is not the studio's")
 
     def close(self) -> None:
@@ -216,17 +265,24 @@ class SqliteStore:
 
     def add_upload(self, upload: Upload) -> None:
         self._change(
-            "INSERT INTO uploads (id, name, width, height, created) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (id, name, width, height, created, kind, video) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             upload.id,
             upload.name,
             upload.width,
             upload.height,
             upload.created,
+            upload.kind,
+            None if upload.video is None else json.dumps(upload.video),
         )
 
     def get_upload(self, upload_id: str) -> Upload | None:
         row = self._one("SELECT * FROM uploads WHERE id = ?", upload_id)
-        return Upload(**dict(row)) if row else None
+        if row is None:
+            return None
+        values = dict(row)
+        values["video"] = None if values["video"] is None else json.loads(values["video"])
+        return Upload(**values)
 
     def create_job(
         self,
@@ -235,15 +291,17 @@ class SqliteStore:
         options: dict[str, Any],
         parent: str | None = None,
         total: int = 0,
+        kind: str = "image",
+        video: dict[str, Any] | None = None,
     ) -> Job:
         job = Job(
             uuid.uuid4().hex, "queued", content, styles, options, time.time(), parent=parent,
-            total=total,
+            total=total, kind=kind, video=video or {},
         )  # fmt: skip
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO jobs (id, state, content, styles, options, parent, created, total) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, state, content, styles, options, parent, created, total, "
+                "kind, video) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.state,
@@ -253,6 +311,8 @@ class SqliteStore:
                     parent,
                     job.created,
                     total,
+                    kind,
+                    json.dumps(job.video),
                 ),
             )
             job.seq = cursor.lastrowid or 0

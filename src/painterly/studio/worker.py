@@ -1,12 +1,19 @@
 """The workers: one thread per device takes queued jobs in order of submission and runs them
-through :func:`painterly.api.run`, reporting progress, previews and checkpoints: each change
-is stored (every few reports) and then told to the job's :class:`~painterly.studio.live.Live`.
+through :func:`painterly.api.run` (a video job through
+:func:`painterly.video.run.stylize_video`), reporting progress, previews and checkpoints:
+each change is stored (every few reports) and then told to the job's
+:class:`~painterly.studio.live.Live`.
 
 A job is cancelled from another thread by setting its run's
 :class:`~painterly.engine.optimize.Cancel`: the optimisation ends with
 :class:`~painterly.errors.Interrupted` and the best image so far, exactly as Ctrl-C does in
 the CLI. A checkpoint records where in the schedule it was taken (stage and evaluation
 within it, from the progress report), so a restart continues any schedule there.
+
+A video job tells each frame as it is finished, as the preview, with the count of frames
+done as its iteration. Its finished frames are kept in the job's folder as the CLI keeps
+them, so a stop (a cancel, the studio stopping, a crash) loses at most the frame in hand
+and a restart continues after the last one kept, as ``painterly video --resume`` does.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
 
     from painterly.methods import Result
     from painterly.studio.store import Job, JobStore
+    from painterly.video.run import FrameProgress
 
 log = logging.getLogger("painterly.studio")
 
@@ -78,9 +86,13 @@ class Workshop(Protocol):
 
     def job_dir(self, job_id: str) -> Path: ...
 
-    def result_path(self, job_id: str) -> Path: ...
+    def result_path(self, job: Job) -> Path: ...
 
     def checkpoint_path(self, job_id: str) -> Path: ...
+
+    def frame_path(self, job_id: str) -> Path: ...
+
+    def input_path(self, ref: dict[str, str]) -> Path: ...
 
     def load_input(self, ref: dict[str, str], role: str) -> Image.Image: ...
 
@@ -195,15 +207,21 @@ class Worker(threading.Thread):
         )
         studio.job_dir(job.id).mkdir(exist_ok=True)
         try:
-            finished = self._stylise(job, live, cancel)
+            if job.kind == "video":
+                finished = self._stylise_clip(job, live, cancel)
+            else:
+                finished = self._stylise(job, live, cancel)
         except Interrupted as stop:
             finished = {"state": cancel.reason or "cancelled"}
-            if stop.best is not None and cancel.reason == "interrupted":
+            if job.kind == "video":
+                # The frames finished are kept (the one in hand is lost): a restart goes on.
+                finished["checkpoint"] = live.latest.iteration
+            elif stop.best is not None and cancel.reason == "interrupted":
                 # Shutting down: the best iterate so far is where a restart resumes.
                 self._save_checkpoint(job.id, stop.best, self._last_position)
                 finished["checkpoint"] = live.latest.iteration
             elif stop.best is not None:
-                save_image(stop.best, studio.result_path(job.id), overwrite=True)
+                save_image(stop.best, studio.result_path(job), overwrite=True)
         except PainterlyError as error:
             finished = {"state": "failed", "error": str(error)}
         except Exception as error:  # noqa: BLE001 - a worker must outlive a broken job
@@ -236,7 +254,7 @@ class Worker(threading.Thread):
         self._last_position = resume.start()
         report = self._reporter(job, live, resume)
         result = run(content, styles, options, report, cancel)
-        result.save(studio.result_path(job.id), overwrite=True)
+        result.save(studio.result_path(job), overwrite=True)
         total = resume.done + result.iterations
         return {
             "state": "done",
@@ -245,6 +263,71 @@ class Worker(threading.Thread):
             "losses": result.losses,
             "elapsed": live.latest.elapsed,
         }
+
+    def _stylise_clip(self, job: Job, live: Live, cancel: Cancel) -> dict:
+        """Run a video job, continuing after the frames an earlier run of it kept."""
+        from painterly.video.run import stylize_video
+        from painterly.video.settings import VideoSettings
+
+        studio = self.studio
+        # A clip runs here even when this worker's images run on a Ray actor: its frames
+        # folder, which a restart continues from, is the studio's (docs/studio.md).
+        device = self.device if self.engine is None else "auto"
+        options = Options.build(**job.options).replace(device=device)
+        settings = VideoSettings.build(**job.video)
+        styles = [studio.input_path(style) for style in job.styles]
+        last: list[Image.Image] = []
+        report = self._frame_reporter(job, live, last)
+
+        def evaluated(p: Progress) -> None:  # a gatys frame on its way: alive, not yet news
+            live.update(losses=p.losses)
+
+        # resume: go on after the frames an earlier run kept, when they match this run;
+        # overwrite: replace those that do not (made on another device, say), and the
+        # result of a run stopped between writing it and being recorded done.
+        result = stylize_video(
+            studio.input_path(job.content), styles, studio.result_path(job), options,
+            settings, overwrite=True, resume=True, on_frame=report, callback=evaluated,
+            cancel=cancel,
+        )  # fmt: skip
+        save_image(last[0], studio.frame_path(job.id), overwrite=True)
+        return {
+            "state": "done",
+            "iteration": result.frames,
+            "total": result.frames,
+            "checkpoint": result.frames,
+            "elapsed": live.latest.elapsed,
+        }
+
+    def _frame_reporter(
+        self, job: Job, live: Live, last: list[Image.Image]
+    ) -> Callable[[FrameProgress], None]:
+        """Tell each frame finished as the preview, store the progress every few; ``last``
+        holds the latest frame. The frames a restart takes from the folder up to where the
+        job had got are not told again (the job's progress says so already)."""
+        store = self.studio.store
+        told, earlier = job.checkpoint, job.elapsed if job.checkpoint else 0.0
+        saved = {"at": 0.0}
+
+        def report(p: FrameProgress) -> None:
+            last[:] = [p.image]
+            if p.cached and p.done <= told:
+                return
+            now = time.monotonic()
+            progress: dict = {
+                "iteration": p.done,
+                "total": p.total,
+                "elapsed": earlier + p.elapsed,
+                "eta": p.eta,
+                "checkpoint": p.done,
+                "losses": live.latest.losses,  # a gatys frame's last evaluation's
+            }
+            if now - saved["at"] >= SAVE_SECONDS or p.done == p.total:
+                store.update_job(job.id, **progress)
+                saved["at"] = now
+            live.update(**progress, preview=jpeg(p.image))
+
+        return report
 
     def _save_checkpoint(self, job_id: str, image: Image.Image, position: dict[str, int]) -> None:
         """The iterate and, beside it, where in the schedule it was taken (image first: a

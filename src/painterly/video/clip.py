@@ -18,7 +18,6 @@ remedies, both from the flow between consecutive input frames (:mod:`painterly.v
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,71 +26,14 @@ import numpy as np
 from PIL import Image
 
 from painterly.config.options import Options
-from painterly.config.values import read_integer, read_number, read_switch
 from painterly.controls.inputs import prepare_inputs
 from painterly.engine.optimize import Cancel, Progress
 from painterly.engine.plan import resolve
 from painterly.engine.runtime import autocast, configure
-from painterly.errors import PainterlyError
 from painterly.io.images import to_image
 from painterly.video import flow
+from painterly.video.settings import VideoSettings
 from painterly.video.temporal import FrameSession, as_tensor
-
-DEFAULT_TEMPORAL_WEIGHT = 2e3
-"""γ of the temporal loss for gatys frames, in painterly's calibrated loss scale."""
-DEFAULT_BLEND = 0.6
-"""Share of the warped previous output in a one-pass frame, where the warp is trusted."""
-MAX_TEMPORAL_WEIGHT = 1e9
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """What a clip adds to :class:`~painterly.config.options.Options`: the frames to take
-    (``start`` and ``duration`` in seconds, every ``every``-th frame) and how frames are tied
-    together (see the module's docstring)."""
-
-    start: float = 0.0
-    duration: float | None = None
-    every: int = 1
-    per_frame: bool = False
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
-    blend: float = DEFAULT_BLEND
-    frame_iterations: int | None = None
-
-    @classmethod
-    def build(cls, **values: Any) -> VideoSettings:
-        """Settings from keyword values (numbers or their texts); None means the default.
-        A wrong value is a PainterlyError of one sentence."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise PainterlyError(f"unknown video setting {unknown[0]!r}")
-        given = {k: v for k, v in values.items() if v is not None}
-        read: dict[str, Any] = {}
-        if "start" in given:
-            read["start"] = read_number(given["start"], "--start", 0.0)
-        if "duration" in given:
-            read["duration"] = read_number(given["duration"], "--duration", 0.0, strict=True)
-        if "every" in given:
-            read["every"] = read_integer(given["every"], "--every", 1, 10_000)
-        if "per_frame" in given:
-            read["per_frame"] = read_switch(given["per_frame"], "--per-frame")
-        if "temporal_weight" in given:
-            read["temporal_weight"] = read_number(
-                given["temporal_weight"], "--temporal-weight", 0.0, maximum=MAX_TEMPORAL_WEIGHT
-            )
-        if "blend" in given:
-            read["blend"] = read_number(given["blend"], "--blend", 0.0, maximum=0.95)
-        if "frame_iterations" in given:
-            read["frame_iterations"] = read_integer(
-                given["frame_iterations"], "--frame-iterations", 1, 100_000
-            )
-        return cls(**read)
-
-    def iterations_after_first(self, options: Options) -> int:
-        if self.frame_iterations is not None:
-            return self.frame_iterations
-        return max(1, options.iterations // 2)
 
 
 @dataclass

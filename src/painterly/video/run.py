@@ -36,13 +36,8 @@ from painterly.io.video import (
     read_frames,
     selected_count,
 )
-from painterly.video.clip import (
-    OptimisedFrames,
-    Previous,
-    VideoSettings,
-    as_array,
-    frame_styliser,
-)
+from painterly.video.clip import OptimisedFrames, Previous, as_array, frame_styliser
+from painterly.video.settings import VideoSettings, check_clip_options
 
 RECORD = "run.json"
 """The record of what made a frames folder's frames, which ``resume`` must match."""
@@ -100,10 +95,15 @@ def _fingerprint(video: Path, styles: Sequence[str], options: Options,
     return json.loads(json.dumps(record, default=str))
 
 
+def _frame_file(folder: Path, index: int) -> Path:
+    return folder / f"{index:06d}.png"
+
+
 def _open_folder(folder: Path, record: dict, resume: bool, overwrite: bool) -> int:
     """Make ``folder`` ready for this run; return how many frames it already holds in a
-    row from the first (0 unless ``resume``). Refused: an earlier run's folder without
-    ``resume`` or ``overwrite``, or one made by different inputs or settings with ``resume``."""
+    row from the first (0 unless ``resume``). An earlier run's folder is refused without
+    ``resume`` or ``overwrite``; with ``resume``, one made by different inputs or settings
+    is refused, or with ``overwrite`` too, emptied."""
     shown = printable(folder)
     if folder.exists():
         if resume:
@@ -111,16 +111,17 @@ def _open_folder(folder: Path, record: dict, resume: bool, overwrite: bool) -> i
                 kept = json.loads((folder / RECORD).read_text())
             except (OSError, ValueError):
                 kept = None
-            if kept != record:
+            if kept == record:
+                count = 0
+                while _frame_file(folder, count).exists():
+                    count += 1
+                return count
+            if not overwrite:
                 raise PainterlyError(
                     f"the frames in '{shown}' were made from other inputs or settings; run "
                     "with the same ones to resume, or with --overwrite to start again"
                 )
-            count = 0
-            while (folder / f"{count:06d}.png").exists():
-                count += 1
-            return count
-        if not overwrite:
+        elif not overwrite:
             raise PainterlyError(
                 f"'{shown}' holds the frames of an earlier run; pass --resume to continue it, "
                 "or --overwrite to start again"
@@ -134,6 +135,12 @@ def _open_folder(folder: Path, record: dict, resume: bool, overwrite: bool) -> i
         ) from None
     write_json(record, folder / RECORD)
     return 0
+
+
+def last_kept_frame(target: str | os.PathLike[str]) -> Path | None:
+    """The newest frame that a stopped run writing ``target`` kept (None: none kept)."""
+    frames = sorted(frames_folder(Path(target)).glob("[0-9]" * 6 + ".png"))
+    return frames[-1] if frames else None
 
 
 def stylize_video(
@@ -151,7 +158,9 @@ def stylize_video(
 ) -> VideoResult:
     """Stylise the frames of ``video`` that ``settings`` select with ``styles`` and write
     them, at the source's frame rate (divided by ``settings.every``) and with its audio, to
-    ``output`` (see the module's docstring for the frames folder and ``resume``).
+    ``output`` (see the module's docstring for the frames folder and ``resume``; with
+    ``overwrite`` too, frames kept by a run of other inputs or settings are replaced, not
+    refused).
 
     ``options`` are those of a still image; the frames are brought to ``options.size`` on
     ``options.size_side``, rounded down to even sides (H.264's 4:2:0 needs them).
@@ -164,13 +173,7 @@ def stylize_video(
     """
     options = options or Options()
     settings = settings or VideoSettings()
-    if options.masks:
-        raise PainterlyError("--mask regions are still images; a clip cannot use them")
-    if options.method == "gatys" and options.preserve_color == "luminance":
-        # The frames would be optimised as luminance but tied to the previous colour output.
-        raise PainterlyError(
-            "a gatys clip cannot use --preserve-color luminance yet; use histogram, or adain"
-        )
+    check_clip_options(options)
     video, style_paths = Path(video), [os.fspath(s) for s in styles]
     info = probe(video)
     inputs = [("video", os.fspath(video)), *(("style image", s) for s in style_paths)]
@@ -198,7 +201,7 @@ def stylize_video(
             image = frame.image.convert("RGB")
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS)
-            path = folder / f"{frame.index:06d}.png"
+            path = _frame_file(folder, frame.index)
             cached = frame.index < kept
             if cached:
                 out = load_image(path, "kept frame")

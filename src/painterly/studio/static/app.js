@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 const MAIN = ["method", "preset", "size", "iterations", "preserve_color", "seed", "strength",
               "photorealistic"];
 const FINISHED = ["done", "failed", "cancelled", "interrupted"];
+// What the content picker takes when the studio reads clips (the formats painterly video reads).
+const CLIP_TYPES = "video/*,.mp4,.m4v,.mov,.mkv,.webm,.gif";
 const state = { schema: null, content: null, styles: [], parent: null, job: null, source: null };
 
 function el(tag, props = {}, children = []) {
@@ -68,6 +70,17 @@ async function loadSchema() {
   const byName = Object.fromEntries(schema.fields.map((f) => [f.name, f]));
   fillSelect($("preserve-color"), byName.preserve_color.choices, false);
   for (const name of ["size", "iterations", "seed"]) $(name).placeholder = String(byName[name].default);
+  if (schema.takes_video) $("content-file").accept = `image/*,${CLIP_TYPES}`;
+  $("video-note").textContent = `A clip of at most ${schema.limits.max_video_seconds} s and ` +
+    `${Math.round(schema.limits.max_video_upload_bytes / 2 ** 20)} MB; each frame is shown as it is finished.`;
+  for (const field of schema.video_fields) {
+    const switched = typeof field.default === "boolean";
+    const input = switched ? el("input", { type: "checkbox", "data-video": field.name })
+                           : el("input", { "data-video": field.name, placeholder: field.default_text ?? "" });
+    const name = field.name.replaceAll("_", " ");
+    const children = switched ? [input, ` ${name}`] : [name, " ", input];
+    $("video-fields").append(el("label", { title: field.help, class: switched ? "wide" : "" }, children));
+  }
   $("method").title = byName.method.help;
   $("photorealistic").parentElement.title = byName.photorealistic.help;
   const advanced = $("advanced");
@@ -95,14 +108,21 @@ function placeholder(value) {
 function chip(ref, onRemove) {
   const url = ref.upload ? `/api/uploads/${encodeURIComponent(ref.upload)}/image`
                          : `/api/examples/${encodeURIComponent(ref.example)}`;
+  const clip = ref.video ? ` · video, ${Number(ref.video.duration).toFixed(1)} s, ${ref.video.frames} frames`
+                         : ref.kind === "video" ? " · video" : "";
   return el("span", { class: "chip" }, [
     el("img", { src: url, alt: "" }),
-    el("span", { text: ref.name || ref.example || "upload" }),
+    el("span", { text: (ref.name || ref.example || "upload") + clip }),
     el("button", { type: "button", class: "secondary", text: "×", title: "remove", onclick: onRemove }),
   ]);
 }
 
+function isClip(ref) {
+  return Boolean(ref && ref.kind === "video");
+}
+
 function showInputs() {
+  $("video-settings").hidden = !isClip(state.content);
   $("content-chosen").replaceChildren(
     ...(state.content ? [chip(state.content, () => { state.content = null; showInputs(); })] : []));
   $("styles-chosen").replaceChildren(...state.styles.map((ref, i) =>
@@ -113,7 +133,7 @@ async function upload(file) {
   const form = new FormData();
   form.append("file", file);
   const stored = await api("POST", "/api/uploads", form);
-  return { upload: stored.id, name: file.name };
+  return { upload: stored.id, name: file.name, kind: stored.kind, video: stored.video };
 }
 
 async function onFiles(input, handle) {
@@ -146,6 +166,15 @@ function formOptions() {
   return options;
 }
 
+function formVideo() {
+  const settings = {};
+  for (const input of document.querySelectorAll("[data-video]")) {
+    if (input.type === "checkbox") { if (input.checked) settings[input.dataset.video] = true; }
+    else if (input.value.trim() !== "") settings[input.dataset.video] = input.value.trim();
+  }
+  return settings;
+}
+
 async function start(event) {
   event.preventDefault();
   $("form-error").textContent = "";
@@ -155,7 +184,7 @@ async function start(event) {
   try {
     const job = await api("POST", "/api/jobs", {
       content: ref(state.content), styles: state.styles.map(ref), options: formOptions(),
-      parent: state.parent,
+      video: isClip(state.content) ? formVideo() : undefined, parent: state.parent,
     });
     state.parent = null;
     $("rerun-note").hidden = true;
@@ -171,7 +200,7 @@ async function start(event) {
 function prefill(job) {
   const options = { ...job.options };
   const refName = (r) => ({ ...r, name: r.example || "earlier upload" });
-  state.content = refName(job.content);
+  state.content = { ...refName(job.content), kind: job.kind };
   state.styles = job.styles.map(refName);
   $("method").value = options.method || state.schema.methods[0];
   $("preset").value = options.preset || "";
@@ -188,6 +217,11 @@ function prefill(job) {
     const value = options[input.dataset.option];
     input.value = value === undefined || value === null ? "" : placeholder(value);
   }
+  for (const input of document.querySelectorAll("[data-video]")) {
+    const value = (job.video || {})[input.dataset.video];
+    if (input.type === "checkbox") input.checked = value === true || value === "true";
+    else input.value = value === undefined || value === null ? "" : String(value);
+  }
   state.parent = job.id;
   $("rerun-note").textContent = `Re-running job ${job.id.slice(0, 8)}: change what you like and press Start.`;
   $("rerun-note").hidden = false;
@@ -202,6 +236,9 @@ function watch(job) {
   state.job = job;
   $("current").hidden = false;
   $("live-image").removeAttribute("src");
+  const player = $("result-video");
+  player.removeAttribute("src");
+  delete player.dataset.result;
   show(job);
   if (FINISHED.includes(job.state)) return;
   const source = new EventSource(job.urls.events);
@@ -224,9 +261,12 @@ function show(job) {
   const total = job.total || 1;
   $("progress").max = total;
   $("progress").value = Math.min(job.iteration, total);
-  $("current-caption").textContent = `job ${job.id.slice(0, 8)} · ${job.options.method || state.schema.methods[0]}`;
-  let status = `${job.state}: iteration ${job.iteration} of ${job.total}`;
-  if (job.state === "running" && job.eta === null) status = `running: starting at iteration ${job.iteration} of ${job.total}…`;
+  const clip = job.kind === "video";
+  $("current-caption").textContent = `job ${job.id.slice(0, 8)} · ${job.options.method || state.schema.methods[0]}` +
+    (clip ? " · video" : "");
+  const where = clip ? `frame ${job.iteration} / ${job.total}` : `iteration ${job.iteration} of ${job.total}`;
+  let status = `${job.state}: ${where}`;
+  if (job.state === "running" && job.eta === null) status = `running: starting at ${where}…`;
   else if (job.state === "running") status += ` · elapsed ${seconds(job.elapsed)} · ETA ${seconds(job.eta)}`;
   if (job.state === "queued") status = "queued: waiting for the jobs before it";
   $("status").textContent = status;
@@ -239,6 +279,15 @@ function show(job) {
   if (result) {
     $("download").href = result;
     if (FINISHED.includes(job.state)) $("live-image").src = `${job.urls.preview}?v=${job.iteration}`;
+  }
+  // A finished clip plays in place of its last frame.
+  const player = $("result-video");
+  const playing = clip && Boolean(result) && FINISHED.includes(job.state);
+  player.hidden = !playing;
+  $("live-image").hidden = playing;
+  if (playing && player.dataset.result !== result) {
+    player.dataset.result = result;
+    player.src = `${result}?download=false`;
   }
 }
 
@@ -255,11 +304,15 @@ async function refreshGallery() {
   }
 }
 
+function progressText(job) {
+  return job.kind === "video" ? `video · frame ${job.iteration} / ${job.total}` : `${job.iteration}/${job.total}`;
+}
+
 function card(job) {
   const painted = job.urls.result || job.checkpoint > 0;
   const picture = painted ? `${job.urls.preview}?v=${job.iteration}` : job.urls.content;
   const settings = el("dl");
-  for (const [key, value] of Object.entries(job.options)) {
+  for (const [key, value] of Object.entries({ ...job.options, ...(job.video || {}) })) {
     settings.append(el("dt", { text: key.replaceAll("_", " ") }), el("dd", { text: placeholder(value) }));
   }
   const action = (text, handler, secondary = true) =>
@@ -281,7 +334,7 @@ function card(job) {
     el("img", { class: "result", src: picture, alt: `job ${job.id.slice(0, 8)}` }),
     el("div", { class: "inputs" }, [job.urls.content, ...job.urls.styles].map((src) => el("img", { src, alt: "" }))),
     el("div", {}, [el("span", { class: `state ${job.state}`, text: job.state }),
-                   el("span", { class: "small", text: ` · ${job.iteration}/${job.total} · ${when}` })]),
+                   el("span", { class: "small", text: ` · ${progressText(job)} · ${when}` })]),
     ...(job.error ? [el("p", { class: "error small", text: job.error })] : []),
     settings,
     el("div", { class: "actions" }, actions),
