@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -43,12 +42,6 @@ def _painterly() -> list[str]:
     return [sys.executable, "-m", "painterly"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -57,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="adain")
     parser.add_argument("--size", default="256")
     parser.add_argument("--option", action="append", default=[], metavar="FLAG=VALUE",
-                        help="another stylise option for every item, e.g. iterations=50")  # fmt: skip
+                        help="another option for every item, e.g. iterations=50")  # fmt: skip
     parser.add_argument("--ray", action="store_true", help="also measure on a local Ray cluster")
     args = parser.parse_args(argv)
 
@@ -117,20 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 
     local = batch("local")
     if args.ray:
-        ray = Path(sys.executable).with_name("ray")
-        address = f"127.0.0.1:{_free_port()}"
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-               "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-        subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
-                        address.rpartition(":")[2], "--num-cpus", str(os.cpu_count()),
-                        "--include-dashboard", "false"], check=True, capture_output=True, env=env)  # fmt: skip
-        try:
+        from benchmarks.local_ray import LocalCluster
+
+        cluster = LocalCluster([os.cpu_count() or 1], str(ROOT / "src"))
+        with cluster as address:
             one = batch("ray-1-worker", "--ray", address, "--workers", "1",
-                        "--cpus-per-worker", str(os.cpu_count()), env=env)  # fmt: skip
+                        "--cpus-per-worker", str(os.cpu_count()), env=cluster.env)  # fmt: skip
             record("ray-overhead", per_item=round((one["seconds"] - local["seconds"]) / items, 3))
-            batch("ray-per-core", "--ray", address, "--cpus-per-worker", "1", env=env)
-        finally:
-            subprocess.run([ray, "stop", "--force"], capture_output=True, env=env)
+            batch("ray-per-core", "--ray", address, "--cpus-per-worker", "1", env=cluster.env)
     return 0
 
 

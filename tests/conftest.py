@@ -1,9 +1,5 @@
 """Shared fixtures: tiny example images, the real VGG-19 weights, a Ray cluster."""
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -80,33 +76,13 @@ def image_files(tmp_path, content_image, style_image):
     return content, style
 
 
-RAY = Path(sys.executable).with_name("ray")
-"""Ray's command, installed beside this Python by the ray extra."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def ray_cluster():
     """The address of a real Ray cluster started here on 127.0.0.1 (a head node with one CPU
     and a worker node joining it with one more; the nodes import this checkout), stopped at
     the end of the session. Skipped where Ray is not installed."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'painterly[ray]')")
-    address = f"127.0.0.1:{_free_port()}"
-    source = str(Path(painterly.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
-           "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
-    quiet = {"env": env, "check": True, "capture_output": True, "timeout": 120}
-    port = address.rpartition(":")[2]
-    subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", port,
-                    "--num-cpus", "1", "--include-dashboard", "false"], **quiet)  # fmt: skip
-    try:
-        subprocess.run([RAY, "start", "--address", address, "--node-ip-address", "127.0.0.1",
-                        "--num-cpus", "1"], **quiet)  # fmt: skip
+    from benchmarks.local_ray import LocalCluster
+
+    with LocalCluster([1, 1], str(Path(painterly.__file__).parents[1])) as address:
         yield address
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from studio_helpers import in_process, png_bytes
 
 pytest.importorskip("fastapi")
 
+from painterly.batch.ray_pool import CLIPS, clip_key  # noqa: E402
 from painterly.commands.serve import ray_engines  # noqa: E402
 from painterly.studio.service import Studio  # noqa: E402
 
@@ -106,23 +110,57 @@ def test_serve_refuses_bad_ray_flags_in_one_sentence(capsys, tmp_path):
     refused(code, err, "--cpus-per-worker must be a whole number, at least 1")
 
 
-def test_a_video_job_of_a_ray_studio_runs_in_the_studio_and_finishes(on_ray, tmp_path):
-    pytest.importorskip("av", reason="video needs PyAV (pip install 'painterly[video]')")
+def _clip_folder(tmp_path, job) -> Path:
+    """The node's folder where an actor paints the job's clip."""
+    result = tmp_path / "ray" / "jobs" / job["id"] / "result.mp4"
+    return Path(tempfile.gettempdir()) / CLIPS / clip_key(result)
+
+
+def _clip_job(client, tmp_path, options, video=None):
     from video_helpers import write_clip
 
     write_clip(tmp_path / "pan.mp4", frames=3)
-    response = on_ray.post(
-        "/api/uploads",
-        files={"file": ("pan.mp4", (tmp_path / "pan.mp4").read_bytes(), "video/mp4")},
-    )
+    data = (tmp_path / "pan.mp4").read_bytes()
+    response = client.post("/api/uploads", files={"file": ("pan.mp4", data, "video/mp4")})
     assert response.status_code == 201, response.text
-    style = on_ray.post(
+    style = client.post(
         "/api/uploads", files={"file": ("s.png", png_bytes("starry_night.jpg", 64), "image/png")}
     ).json()["id"]
     body = {"content": {"upload": response.json()["id"]}, "styles": [{"upload": style}],
-            "options": {"method": "adain", "size": 64}}  # fmt: skip
-    job = on_ray.post("/api/jobs", json=body).json()
+            "options": options, **({"video": video} if video else {})}  # fmt: skip
+    response = client.post("/api/jobs", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_video_job_runs_on_an_actor_and_its_clip_comes_back(on_ray, tmp_path):
+    pytest.importorskip("av", reason="video needs PyAV (pip install 'painterly[video]')")
+    from painterly.io.video import read_frames
+
+    job = _clip_job(on_ray, tmp_path, {"method": "adain", "size": 64})
     events = _events(on_ray, job["id"])
     assert events[-1]["state"] == "done" and events[-1]["iteration"] == 3, events[-1]
+    assert [e["iteration"] for e in events if "preview" in e][-1] == 3
     url = on_ray.get(f"/api/jobs/{job['id']}").json()["urls"]["result"]
-    assert on_ray.get(url).headers["content-type"] == "video/mp4"
+    response = on_ray.get(url)
+    assert response.headers["content-type"] == "video/mp4"
+    (tmp_path / "back.mp4").write_bytes(response.content)
+    assert len(list(read_frames(tmp_path / "back.mp4"))) == 3
+    # The actor painted it in its node's folder for clips (removed once the clip was back),
+    # not in the studio's job folder.
+    assert (Path(tempfile.gettempdir()) / CLIPS).is_dir()
+    assert not _clip_folder(tmp_path, job).exists()
+    assert not (tmp_path / "ray" / "jobs" / job["id"] / "result.mp4.frames").exists()
+
+
+def test_a_cancel_reaches_a_video_job_on_an_actor_within_its_frame(on_ray, tmp_path):
+    pytest.importorskip("av", reason="video needs PyAV (pip install 'painterly[video]')")
+    job = _clip_job(on_ray, tmp_path, {"size": 48, "iterations": 200000, "scales": "none"})
+    _events(on_ray, job["id"], until=lambda e: bool(e.get("losses")))  # frame 1 under way
+    assert on_ray.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    stopped = _events(on_ray, job["id"])[-1]
+    assert stopped["state"] == "cancelled" and stopped["iteration"] == 0
+    kept = _clip_folder(tmp_path, job)  # kept on the node for a restart
+    (clip,) = kept.glob("clip.*")
+    assert clip.read_bytes() == (tmp_path / "pan.mp4").read_bytes()
+    shutil.rmtree(kept)

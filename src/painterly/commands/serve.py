@@ -118,7 +118,7 @@ def _parser() -> Parser:
 
 def ray_engines(address: str, workers: str | None, cpus: str, checkpoint_every: int) -> list:
     """(device, engine) per Ray actor of the cluster at ``address``, for the studio's workers."""
-    from painterly.batch.ray_pool import RemoteRun, connect, start_painters
+    from painterly.batch.ray_pool import RayEngine, connect, start_painters
     from painterly.studio.worker import PREVIEW_SECONDS
 
     for value, flag in ((workers, "--ray-workers"), (cpus, "--cpus-per-worker")):
@@ -127,7 +127,7 @@ def ray_engines(address: str, workers: str | None, cpus: str, checkpoint_every: 
     ray = connect(address or os.environ.get("RAY_ADDRESS") or "auto")
     painters = start_painters(ray, int(workers) if workers else None, int(cpus))
     return [
-        (device, RemoteRun(actor, checkpoint_every, PREVIEW_SECONDS)) for actor, device in painters
+        (device, RayEngine(actor, checkpoint_every, PREVIEW_SECONDS)) for actor, device in painters
     ]
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from painterly.config.options import Options
 from painterly.config.schedule import Stage, remaining
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from painterly.methods import Result
     from painterly.studio.store import Job, JobStore
-    from painterly.video.run import FrameProgress
+    from painterly.video.run import FrameProgress, VideoResult
 
 log = logging.getLogger("painterly.studio")
 
@@ -51,9 +51,16 @@ SAVE_SECONDS = 0.5
 """Shortest time between two progress records written to the store."""
 
 
-Engine = Callable[..., "Result"]
-"""Where a worker runs a job: :func:`painterly.api.run`'s signature (the default, here), or
-:class:`painterly.batch.ray_pool.RemoteRun` on a Ray actor."""
+class Engine(Protocol):
+    """Where a worker runs its jobs when not here (:class:`painterly.batch.ray_pool.RayEngine`:
+    on a Ray actor): :func:`painterly.api.run` and
+    :func:`painterly.video.run.stylize_video`, with their signatures."""
+
+    def run(self, content: Any, styles: Any, options: Options, callback: Any = None,
+            cancel: Cancel | None = None) -> Result: ...  # fmt: skip
+
+    def stylize_video(self, video: Any, styles: Any, output: Any, options: Any = None,
+                      settings: Any = None, **keywords: Any) -> VideoResult: ...  # fmt: skip
 
 
 class Workshop(Protocol):
@@ -239,7 +246,7 @@ class Worker(threading.Thread):
     def _stylise(self, job: Job, live: Live, cancel: Cancel) -> dict:
         from painterly.api import run as run_here
 
-        run = self.engine or run_here
+        run = self.engine.run if self.engine is not None else run_here
         studio, store = self.studio, self.studio.store
         content = studio.load_input(job.content, "content image")
         styles = [studio.load_input(style, "style image") for style in job.styles]
@@ -266,14 +273,12 @@ class Worker(threading.Thread):
 
     def _stylise_clip(self, job: Job, live: Live, cancel: Cancel) -> dict:
         """Run a video job, continuing after the frames an earlier run of it kept."""
-        from painterly.video.run import stylize_video
+        from painterly.video.run import stylize_video as paint_here
         from painterly.video.settings import VideoSettings
 
         studio = self.studio
-        # A clip runs here even when this worker's images run on a Ray actor: its frames
-        # folder, which a restart continues from, is the studio's (docs/studio.md).
-        device = self.device if self.engine is None else "auto"
-        options = Options.build(**job.options).replace(device=device)
+        paint_clip = self.engine.stylize_video if self.engine is not None else paint_here
+        options = Options.build(**job.options).replace(device=self.device)
         settings = VideoSettings.build(**job.video)
         styles = [studio.input_path(style) for style in job.styles]
         last: list[Image.Image] = []
@@ -285,7 +290,7 @@ class Worker(threading.Thread):
         # resume: go on after the frames an earlier run kept, when they match this run;
         # overwrite: replace those that do not (made on another device, say), and the
         # result of a run stopped between writing it and being recorded done.
-        result = stylize_video(
+        result = paint_clip(
             studio.input_path(job.content), styles, studio.result_path(job), options,
             settings, overwrite=True, resume=True, on_frame=report, callback=evaluated,
             cancel=cancel,
