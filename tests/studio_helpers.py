@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,14 @@ def in_process(studio: Any, *, workers: bool = True, access: Any = None, headers
     access = access or Access.create(8000)
     app = create_app(studio, access=access, start_workers=workers)
     return TestClient(app, base_url=f"http://127.0.0.1:{access.port}", headers=headers)
+
+
+@contextmanager
+def watch(client: Any, job_id: str) -> Iterator[Iterator[dict]]:
+    """The job's events (the studio's event stream) as they come, read while it is open."""
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        lines = stream.iter_lines()
+        yield (json.loads(line[5:]) for line in lines if line.startswith("data:"))
 
 
 def multipart(data: bytes, name: str = "image.png", field: str = "file") -> tuple[bytes, str]:

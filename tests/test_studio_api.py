@@ -10,12 +10,11 @@ import io
 import json
 import sqlite3
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from PIL import Image
-from studio_helpers import WRITE, in_process, png_bytes
+from studio_helpers import WRITE, in_process, png_bytes, watch
 
 pytest.importorskip("fastapi")
 
@@ -65,17 +64,9 @@ def _job(client, options=None, styles=None, content=None):
     return response.json()
 
 
-@contextmanager
-def _watch(client, job_id):
-    """The job's events as they come, read while the stream is open."""
-    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
-        lines = stream.iter_lines()
-        yield (json.loads(line[5:]) for line in lines if line.startswith("data:"))
-
-
 def _events(client, job_id):
     """Every event of the job, until its last (it finished) or it was deleted."""
-    with _watch(client, job_id) as events:
+    with watch(client, job_id) as events:
         return list(events)
 
 
@@ -116,7 +107,7 @@ def test_a_stream_open_before_the_job_runs_is_told_of_every_change_in_order(tmp_
     studio = Studio(tmp_path / "data", devices=["cpu"], checkpoint_every=2)
     with in_process(studio, workers=False) as client:
         job = _job(client)
-        with _watch(client, job["id"]) as events:
+        with watch(client, job["id"]) as events:
             queued = next(events)  # the stream now holds the job's Live
             live = studio.lives.hold(job["id"])
             studio.start()
@@ -167,7 +158,7 @@ def test_a_restarted_job_resumes_from_its_checkpoint_and_ends_at_its_full_total(
             job["id"], state="interrupted", checkpoint=iteration, iteration=iteration
         )
         assert client.post(f"/api/jobs/{job['id']}/restart").json()["iteration"] == iteration
-        with _watch(client, job["id"]) as events:
+        with watch(client, job["id"]) as events:
             assert next(events)["state"] == "queued"
             studio.start()
             told = list(events)
@@ -197,7 +188,7 @@ def test_jobs_submitted_while_busy_are_queued_and_run_in_order(client):
         client.post("/api/jobs", json={**refs, "options": options}).json()["id"]
         for options in (busy, TINY, TINY)
     ]
-    with _watch(client, ids[0]) as events:
+    with watch(client, ids[0]) as events:
         next(e for e in events if e["iteration"] >= 1)  # the first job runs
         assert [client.get(f"/api/jobs/{i}").json()["state"] for i in ids[1:]] == ["queued"] * 2
         client.post(f"/api/jobs/{ids[0]}/cancel")
@@ -215,7 +206,7 @@ def test_cancel_stops_a_running_job_keeps_its_best_image_and_drops_a_queued_one(
     queued = _job(client, TINY, content=running["content"], styles=running["styles"])
     response = client.post(f"/api/jobs/{queued['id']}/cancel")
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
-    with _watch(client, running["id"]) as events:
+    with watch(client, running["id"]) as events:
         next(e for e in events if e["iteration"] >= 1)  # a long job: still running here
         assert client.post(f"/api/jobs/{running['id']}/cancel").status_code == 200
         stopped = list(events)[-1]
@@ -234,7 +225,7 @@ def test_cancelling_or_deleting_a_watched_queued_job_tells_its_stream(tmp_path):
     with in_process(studio, workers=False) as client:
         cancelled, deleted = _job(client), _job(client)
         watched = {i: studio.lives.hold(i) for i in (cancelled["id"], deleted["id"])}
-        with _watch(client, cancelled["id"]) as events:
+        with watch(client, cancelled["id"]) as events:
             assert next(events)["state"] == "queued"
             client.post(f"/api/jobs/{cancelled['id']}/cancel")
             assert [e["state"] for e in events] == ["cancelled"]

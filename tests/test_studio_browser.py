@@ -48,16 +48,22 @@ def browser(playwright):
     browser.close()
 
 
+def _recorded_page(browser, **options):
+    """A new page, with the script errors it raises and the URLs it requests recorded."""
+    page = browser.new_page(**options)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    return page, errors, requests
+
+
 def test_the_page_uploads_runs_shows_progress_and_downloads_the_result(browser, tmp_path):
     content, style = tmp_path / "photo.png", tmp_path / "painting.png"
     content.write_bytes(png_bytes("tubingen.jpg", 64))
     style.write_bytes(png_bytes("starry_night.jpg", 64))
     server = Server(tmp_path / "data")
-    page = browser.new_page(accept_downloads=True)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
+    page, errors, requests = _recorded_page(browser, accept_downloads=True)
     # Every text the status line shows, recorded as it changes (an init script is not
     # subject to the page's Content-Security-Policy, which rightly forbids eval).
     page.add_init_script(
@@ -144,11 +150,7 @@ def test_the_page_takes_a_clip_shows_its_frames_as_they_finish_and_plays_the_res
     write_clip(clip, frames=6, size=(64, 48), fps=8)
     style.write_bytes(png_bytes("starry_night.jpg", 64))
     server = Server(tmp_path / "data", "--max-video-seconds", "5")
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
+    page, errors, requests = _recorded_page(browser)
     # The status line's texts and the frames the live image showed, as they change.
     page.add_init_script(
         """

@@ -199,3 +199,21 @@ def test_every_response_forbids_framing_sniffing_and_referrers(bare):
         assert headers["referrer-policy"] == "no-referrer"
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "default-src 'self'" in responses[0].headers["content-security-policy"]
+
+
+def test_an_internal_error_is_a_500_sentence_with_the_security_headers(
+    bare, studio, monkeypatch, caplog
+):
+    from painterly.studio.guard import PAGE_CSP, SECURITY_HEADERS
+
+    def broken():
+        raise RuntimeError("a bug in the store")
+
+    monkeypatch.setattr(studio.store, "list_jobs", broken)
+    response = bare.get("/api/jobs", headers={"Host": "127.0.0.1:8000"})
+    assert _detail(response, 500).startswith("internal error")
+    assert "a bug in the store" not in response.text  # nothing of the code's inside
+    assert response.headers["content-security-policy"] == PAGE_CSP
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert "a bug in the store" in caplog.text  # the traceback is in the log

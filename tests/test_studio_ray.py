@@ -4,7 +4,6 @@ store, progress, previews, checkpoints, cancel and pixels as with its own worker
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import socket
 import tempfile
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from cli_helpers import refused, run_cli
 from PIL import Image
-from studio_helpers import in_process, png_bytes
+from studio_helpers import in_process, png_bytes, watch
 
 pytest.importorskip("fastapi")
 
@@ -55,12 +54,11 @@ def _events(client, job_id, until=None):
     """The job's events until its last, or until ``until(event)`` (then the job is still
     running and the stream is closed)."""
     seen = []
-    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                seen.append(json.loads(line[5:]))
-                if until is not None and until(seen[-1]):
-                    break
+    with watch(client, job_id) as events:
+        for event in events:
+            seen.append(event)
+            if until is not None and until(event):
+                break
     return seen
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from PIL import Image
-from studio_helpers import in_process, png_bytes
+from studio_helpers import in_process, png_bytes, watch
 
 pytest.importorskip("fastapi")
 av = pytest.importorskip("av", reason="video needs PyAV (pip install 'painterly[video]')")
@@ -78,14 +76,6 @@ def _job(client, content, options, video=None):
     response = _submit(client, content, options, video)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-@contextmanager
-def _watch(client, job_id):
-    """The job's events as they come, read while the stream is open."""
-    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
-        lines = stream.iter_lines()
-        yield (json.loads(line[5:]) for line in lines if line.startswith("data:"))
 
 
 def _picture(data: bytes) -> np.ndarray:
@@ -153,7 +143,7 @@ def test_a_video_job_tells_each_frame_as_it_is_finished_and_its_result_is_an_mp4
         content = {"upload": _upload(client, clip)["id"]}
         job = _job(client, content, ONE_PASS, {"blend": 0.5})
         assert (job["kind"], job["total"], job["video"]) == ("video", FRAMES, {"blend": 0.5})
-        with _watch(client, job["id"]) as events:
+        with watch(client, job["id"]) as events:
             assert next(events)["state"] == "queued"
             studio.start()
             told = list(events)
@@ -280,7 +270,7 @@ def test_a_cancelled_video_job_stops_within_a_frame_keeps_the_frames_done_and_go
     with in_process(studio) as client:
         job = _job(client, {"upload": _upload(client, clip)["id"]}, options,
                    {"frame_iterations": 100000})  # fmt: skip
-        with _watch(client, job["id"]) as events:
+        with watch(client, job["id"]) as events:
             done = next(e for e in events if e["iteration"] == 1)
             next(e for e in events if e["losses"] != done["losses"])  # frame 2 under way
             assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
@@ -297,7 +287,7 @@ def test_a_cancelled_video_job_stops_within_a_frame_keeps_the_frames_done_and_go
 
         restarted = client.post(f"/api/jobs/{job['id']}/restart").json()
         assert restarted["state"] == "queued" and restarted["iteration"] == 1
-        with _watch(client, job["id"]) as events:
+        with watch(client, job["id"]) as events:
             running = next(e for e in events if e["state"] == "running" and e["losses"])
             assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
             seen = [running, *events]
@@ -331,7 +321,7 @@ def test_a_restarted_video_job_goes_on_after_the_frames_kept_to_the_whole_clip(
             )  # fmt: skip
         studio.store.update_job(job.id, state="interrupted", checkpoint=2, iteration=2)
         assert client.post(f"/api/jobs/{job.id}/restart").json()["iteration"] == 2
-        with _watch(client, job.id) as events:
+        with watch(client, job.id) as events:
             assert next(events)["state"] == "queued"
             studio.start()
             told = list(events)

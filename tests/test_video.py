@@ -127,13 +127,18 @@ def test_a_stopped_clip_resumes_to_the_same_video(clip, tmp_path, style_path):
         assert np.array_equal(a, b)
 
 
-def test_resume_refuses_frames_made_with_other_settings(clip, tmp_path, style_path):
-    options = Options.build(method="adain", size=64)
+def _stop_after_the_first_frame(clip, style_path, target, options) -> None:
+    """A run of ``clip`` into ``target`` stopped once its first frame is kept."""
     cancel = Cancel()
-    target = tmp_path / "out.mp4"
     with pytest.raises(Interrupted):
         stylize_video(clip, [style_path], target, options, on_frame=lambda p: cancel.set(),
                       cancel=cancel)  # fmt: skip
+
+
+def test_resume_refuses_frames_made_with_other_settings(clip, tmp_path, style_path):
+    options = Options.build(method="adain", size=64)
+    target = tmp_path / "out.mp4"
+    _stop_after_the_first_frame(clip, style_path, target, options)
     with pytest.raises(PainterlyError, match="other inputs or settings"):
         stylize_video(clip, [style_path], target, options, VideoSettings(blend=0.3), resume=True)
 
@@ -142,20 +147,14 @@ def test_resume_with_overwrite_continues_matching_frames_and_replaces_others(
     clip, tmp_path, style_path
 ):
     options = Options.build(method="adain", size=64)
-    cancel = Cancel()
     target = tmp_path / "out.mp4"
-    with pytest.raises(Interrupted):
-        stylize_video(clip, [style_path], target, options, on_frame=lambda p: cancel.set(),
-                      cancel=cancel)  # fmt: skip
+    _stop_after_the_first_frame(clip, style_path, target, options)
     other = VideoSettings(blend=0.3)
     replaced = stylize_video(clip, [style_path], target, options, other, resume=True,
                              overwrite=True)  # fmt: skip
     assert (replaced.resumed, replaced.frames) == (0, 6)
-    cancel = Cancel()
     again = tmp_path / "again.mp4"
-    with pytest.raises(Interrupted):
-        stylize_video(clip, [style_path], again, options, on_frame=lambda p: cancel.set(),
-                      cancel=cancel)  # fmt: skip
+    _stop_after_the_first_frame(clip, style_path, again, options)
     resumed = stylize_video(clip, [style_path], again, options, resume=True, overwrite=True)
     assert (resumed.resumed, resumed.frames) == (1, 6)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
+
+log = logging.getLogger("painterly.studio")
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 """The names of this machine that every studio answers to."""
@@ -204,7 +207,11 @@ class Guard:
 
 class SecurityHeaders:
     """ASGI middleware that adds :data:`SECURITY_HEADERS` and the Content-Security-Policy
-    to every response, refusals and static files included."""
+    to every response, refusals, static files and internal errors included.
+
+    A bug that raises before an answer has begun is answered here, as a 500 with one
+    sentence and the headers (and logged with its traceback): Starlette's own error answer
+    comes from outside every middleware, so it would go out without them."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -214,13 +221,26 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         docs = scope["path"].startswith(DOCS_PATHS)
+        started = False
 
         async def with_headers(message: dict) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
                 headers["content-security-policy"] = DOCS_CSP if docs else PAGE_CSP
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            if started:
+                raise
+            log.exception("internal error answering %s %s", scope.get("method"), scope["path"])
+            answer = JSONResponse(
+                {"detail": "internal error: the studio could not answer this (see its log)"},
+                status_code=500,
+            )
+            await answer(scope, receive, with_headers)
