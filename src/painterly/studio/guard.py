@@ -25,7 +25,7 @@ import hmac
 import ipaddress
 import logging
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,7 +223,7 @@ class SecurityHeaders:
         docs = scope["path"].startswith(DOCS_PATHS)
         started = False
 
-        async def with_headers(message: dict) -> None:
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
