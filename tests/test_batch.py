@@ -301,3 +301,23 @@ def test_ctrl_c_stops_the_batch_cleanly_and_a_rerun_finishes_it(folders, tmp_pat
     finished = subprocess.run(argv, capture_output=True, text=True, env=env)
     assert finished.returncode == 0, finished.stderr
     assert f"{6 - len(done)} done, {len(done)} already finished, 0 failed" in finished.stdout
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [("free", ["no Ray cluster answers at '127.0.0.1:"]), ("nowhere", ["is not HOST:PORT"])],
+)
+def test_a_cluster_that_is_not_there_is_one_sentence_and_leaves_nothing(
+    capsys, folders, tmp_path, address, words
+):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'painterly[ray]')")
+    from benchmarks.local_ray import free_port
+
+    contents, styles = folders
+    if address == "free":
+        address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "batch", "--contents", contents, "--styles", styles,
+                           "-o", out, *ADAIN, "--ray", address)  # fmt: skip
+    refused(code, err, *words)
+    assert not out.exists()

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from painterly.errors import PainterlyError, printable
 from painterly.io.files import os_reason
@@ -66,12 +66,8 @@ class ResultsLog:
                     row = json.loads(line)
                     if isinstance(row, dict) and isinstance(row.get("output"), str):
                         self.last[row["output"]] = row
-        try:
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
-        except OSError as error:
-            raise PainterlyError(
-                f"could not open the results log '{printable(self.path)}' ({os_reason(error)})"
-            ) from None
+        self._file: TextIO | None = None  # opened by the first row: a batch that does
+        # nothing (all finished, or its cluster unreachable) leaves no new file
 
     def is_complete(self, output: str, target: Path, made_by: str) -> bool:
         """Whether ``target`` is this item's finished output (see the module's description)."""
@@ -84,6 +80,13 @@ class ResultsLog:
         )
 
     def append(self, row: dict[str, Any]) -> None:
+        if self._file is None:
+            try:
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (see close)
+            except OSError as error:
+                raise PainterlyError(
+                    f"could not write the results log '{printable(self.path)}' ({os_reason(error)})"
+                ) from None
         row = {**row, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         self._file.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
         self._file.flush()
@@ -91,4 +94,5 @@ class ResultsLog:
         self.last[row["output"]] = row
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

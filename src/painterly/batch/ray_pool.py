@@ -57,10 +57,35 @@ def import_ray() -> Any:
     return ray
 
 
+ANSWER_SECONDS = 5.0
+"""How long a cluster's address may take to answer before it is called unreachable."""
+
+
+def check_reachable(address: str) -> None:
+    """Refuse in one sentence an address where nothing listens: Ray itself would wait
+    minutes for it, printing its own warnings."""
+    where = address.split("://", 1)[-1]
+    host, _, port = where.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                 timeout=ANSWER_SECONDS).close()  # fmt: skip
+    except ValueError:
+        raise PainterlyError(
+            f"the Ray address '{printable(address)}' is not HOST:PORT (or auto)"
+        ) from None
+    except OSError as error:
+        raise PainterlyError(
+            f"no Ray cluster answers at '{printable(address)}' ({error.strerror or error}); "
+            "start one with ray start --head, or give its address"
+        ) from None
+
+
 def connect(address: str) -> Any:
     """Join the Ray cluster at ``address`` (``auto``: the one this machine runs) as a driver."""
     ray = import_ray()
     if not ray.is_initialized():
+        if address != "auto":
+            check_reachable(address)
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:

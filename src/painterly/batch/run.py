@@ -6,6 +6,7 @@ an item that cannot be painted."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -98,8 +99,13 @@ def run_batch(
 ) -> Summary:
     """Run ``items`` into ``out_dir`` on the pool ``pool()`` makes (made only if some item
     needs running). Ctrl-C or SIGTERM stop the workers and return with ``stopped`` set."""
+    created = not out_dir.exists()
     out_dir = prepare_folder(out_dir)
-    check_items(items, out_dir, overwrite)
+    try:
+        check_items(items, out_dir, overwrite)
+    except PainterlyError:
+        _remove_if_empty(out_dir, created)
+        raise
     log = ResultsLog(out_dir)
     summary = Summary(len(items), log.path)
     started = time.monotonic()
@@ -186,7 +192,11 @@ def run_batch(
 
     workers = None
     try:
-        workers = pool()
+        try:
+            workers = pool()
+        except PainterlyError:
+            _remove_if_empty(out_dir, created)
+            raise
         while pending or running:
             while pending and len(running) < workers.slots:
                 index = pending.popleft()
@@ -222,3 +232,10 @@ def _digest_of(path: str, role: str, known: dict[str, str]) -> str:
 
         known[path] = digest(read_input(path, role))
     return known[path]
+
+
+def _remove_if_empty(folder: Path, created: bool) -> None:
+    """Take back an output folder this batch made, when it refuses before writing in it."""
+    if created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
