@@ -17,7 +17,7 @@ RAY = Path(sys.executable).with_name("ray")
 """Ray's command, installed beside this Python by the ray extra."""
 
 STOP_SECONDS = 30.0
-"""How long the nodes may take to end after SIGTERM before they are killed."""
+"""How long the nodes' processes may take to go once killed."""
 
 
 def free_port() -> int:
@@ -61,13 +61,12 @@ class LocalCluster:
         return address
 
     def __exit__(self, *exc: object) -> None:
-        for group in self.groups:
-            _signal(group, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        while any(_alive(g) for g in self.groups) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # SIGKILL, as ray stop --force: the GCS and the raylet do not end on SIGTERM.
         for group in self.groups:
             _signal(group, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_SECONDS
+        while any(_alive(g) for g in self.groups) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.groups.clear()
 
 
@@ -77,8 +76,21 @@ def _signal(group: int, number: int) -> None:
 
 
 def _alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether a process of ``group`` still runs. A zombie does not count: the nodes'
+    daemons are children of init once ``ray start`` has exited, and it reaps them when it
+    will, which may be long after they ended."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False

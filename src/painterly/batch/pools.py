@@ -27,7 +27,8 @@ class Event:
     """What happened to task ``task``: ``started`` on ``worker``, ``progress`` (a dict of
     iteration, total and losses), ``finished`` with its :class:`Outcome`, or ``crashed``
     (the worker died or raised something other than a user error) with ``error``, which
-    the batch retries."""
+    the batch retries; or ``ready`` (task −1): a worker that died is back, so there is a
+    slot for the next item."""
 
     task: int
     kind: str
@@ -42,7 +43,7 @@ class Pool(Protocol):
 
     @property
     def slots(self) -> int:
-        """How many items run at once."""
+        """How many items can run now."""
         ...
 
     @property

@@ -176,6 +176,13 @@ def start_painters(ray: Any, workers: int | None, cpus_per_worker: int) -> list[
             f"the Ray cluster did not start {len(actors)} workers within {PLACE_SECONDS:g} s "
             "(is it busy with other jobs?)"
         ) from None
+    except ray.exceptions.RayError as error:
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        raise PainterlyError(
+            f"the Ray workers could not start ({_ray_sentence(error)}); every node needs "
+            "painterly installed in the Python that runs ray start"
+        ) from None
     return [(actor, answer["device"]) for actor, answer in zip(actors, ready, strict=True)]
 
 
@@ -192,7 +199,11 @@ def _paint_task(payload: Payload, report: Report, cancel: Cancel, device: str,
 
 
 class RayPool:
-    """Batch items on Ray actors (see the module's description)."""
+    """Batch items on Ray actors (see the module's description).
+
+    An actor whose process died is out of the pool until Ray has restarted it (its
+    :meth:`Painter.ready` answers again), so that a retried item is not sent to a process
+    that is not there yet; an actor whose restarts are spent leaves the pool."""
 
     def __init__(self, address: str, workers: int | None = None, cpus_per_worker: int = 1):
         self._ray = connect(address)
@@ -200,10 +211,11 @@ class RayPool:
         self._actors = [actor for actor, _ in start_painters(self._ray, workers, cpus_per_worker)]
         self._idle = list(self._actors)
         self._running: dict[Any, tuple[int, Any]] = {}
+        self._recovering: dict[Any, Any] = {}  # its ready() call → the restarting actor
 
     @property
     def slots(self) -> int:
-        return len(self._actors)
+        return len(self._actors) - len(self._recovering)
 
     @property
     def description(self) -> str:
@@ -219,30 +231,52 @@ class RayPool:
     def next_event(self) -> Event:
         exceptions = self._ray.exceptions
         while True:
-            if not self._running:
+            waiting = [*self._running, *self._recovering]
+            if not waiting:
                 raise PainterlyError("every Ray worker of the batch has died")
-            ready, _ = self._ray.wait(list(self._running), num_returns=1)
-            call = ready[0]
-            task, actor = self._running[call]
-            try:
-                message = self._ray.get(next(call))
-            except StopIteration:
-                self._release(call, actor)
+            ready = self._ray.wait(waiting, num_returns=1)[0][0]
+            if ready in self._recovering:
+                if self._recovered(ready, self._recovering.pop(ready)):
+                    return Event(-1, "ready", "ray")
                 continue
-            except exceptions.ActorDiedError as error:
-                self._running.pop(call)
-                self._actors.remove(actor)  # restarts spent: the slot is gone
-                if not self._actors:
-                    raise PainterlyError("every Ray worker of the batch has died") from None
+            task, actor = self._running[ready]
+            try:
+                message = self._ray.get(next(ready))
+            except StopIteration:
+                self._release(ready, actor)
+                continue
+            except exceptions.RayActorError as error:  # the process died
+                self._running.pop(ready)
+                self._recover(actor)
                 return Event(task, "crashed", "ray", error=_ray_sentence(error))
-            except exceptions.RayError as error:  # the process died (Ray restarts it) or raised
-                self._release(call, actor)
+            except exceptions.RayError as error:  # the task raised
+                self._release(ready, actor)
                 return Event(task, "crashed", "ray", error=_ray_sentence(error))
             kind = message["kind"]
             if kind == "finished":
-                self._release(call, actor)
+                self._release(ready, actor)
                 return Event(task, kind, message["worker"], outcome=message["result"])
             return Event(task, kind, message["worker"], progress=message.get("progress"))
+
+    def _recover(self, actor: Any) -> None:
+        """Wait (in :meth:`next_event`) for Ray to restart ``actor``."""
+        self._recovering[actor.ready.remote()] = actor
+
+    def _recovered(self, answer: Any, actor: Any) -> bool:
+        """Whether the restarted ``actor`` is back (then idle), from the ``answer`` of its
+        ready(); if its restarts are spent it leaves the pool, if it is still coming back
+        it is waited for again."""
+        exceptions = self._ray.exceptions
+        try:
+            self._ray.get(answer)
+        except exceptions.ActorDiedError:
+            self._actors.remove(actor)
+            return False
+        except exceptions.RayActorError:
+            self._recover(actor)
+            return False
+        self._idle.append(actor)
+        return True
 
     def _release(self, call: Any, actor: Any) -> None:
         if self._running.pop(call, None) is not None:
@@ -253,6 +287,7 @@ class RayPool:
             self._ray.kill(actor, no_restart=True)
         self._actors.clear()
         self._running.clear()
+        self._recovering.clear()
         self._ray.shutdown()
 
 

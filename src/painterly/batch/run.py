@@ -143,6 +143,8 @@ def run_batch(
 
     def handle(event: Event) -> None:
         index = event.task
+        if event.kind == "ready":  # a worker is back: the loop gives it work
+            return
         if event.kind in ("started", "progress"):
             tell(event.kind, index, worker=event.worker, progress=event.progress)
             return
@@ -211,7 +213,7 @@ def run_batch(
                 payload = Payload(item.content, item.styles, item.options,
                                   Path(item.output).suffix, files)  # fmt: skip
                 workers.submit(index, payload)
-            if not running:
+            if not running and not pending:
                 break
             handle(workers.next_event())
     except KeyboardInterrupt:
