@@ -574,8 +574,8 @@ def test_an_upload_whose_record_cannot_be_stored_leaves_no_file(idle, tmp_path, 
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(SqliteStore, "add_upload", full)
-    with pytest.raises(sqlite3.OperationalError):
-        _post_file(idle, png_bytes("wave.jpg", 32))
+    response = _post_file(idle, png_bytes("wave.jpg", 32))
+    assert response.status_code == 500 and response.json()["detail"].startswith("internal error")
     assert list((tmp_path / "data" / "uploads").iterdir()) == []
 
 

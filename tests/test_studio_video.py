@@ -256,8 +256,8 @@ def test_a_clip_whose_record_cannot_be_stored_leaves_no_file(idle, clip, tmp_pat
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(SqliteStore, "add_upload", full)
-    with pytest.raises(sqlite3.OperationalError):
-        _post(idle, clip)
+    response = _post(idle, clip)
+    assert response.status_code == 500 and response.json()["detail"].startswith("internal error")
     assert _nothing_kept(tmp_path)
 
 
