@@ -36,6 +36,7 @@ class LocalCluster:
         path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": path}
         self.groups: list[int] = []
+        self.port: int | None = None
 
     def _start(self, *args: str) -> None:
         node = subprocess.Popen([RAY, "start", "--node-ip-address", "127.0.0.1", *args],
@@ -47,7 +48,7 @@ class LocalCluster:
             raise RuntimeError(f"ray start failed: {err.decode(errors='replace')[-2000:]}")
 
     def __enter__(self) -> str:
-        port = free_port()
+        port = self.port = free_port()
         address = f"127.0.0.1:{port}"
         try:
             self._start("--head", "--port", str(port), "--num-cpus", str(self.cpus[0]),
@@ -68,6 +69,17 @@ class LocalCluster:
         while any(_alive(g) for g in self.groups) and time.monotonic() < deadline:
             time.sleep(0.05)
         self.groups.clear()
+        self._forget_address()
+
+    def _forget_address(self) -> None:
+        """Remove the address ``ray start`` recorded for ``auto``, as ``ray stop`` does: left
+        there, it would send a later ``--ray auto`` to this cluster, which is gone."""
+        if self.port is None:
+            return
+        record = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
+        with contextlib.suppress(OSError):
+            if record.read_text().strip().endswith(f":{self.port}"):
+                record.unlink()
 
 
 def _signal(group: int, number: int) -> None:

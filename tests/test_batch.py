@@ -321,3 +321,23 @@ def test_a_cluster_that_is_not_there_is_one_sentence_and_leaves_nothing(
                            "-o", out, *ADAIN, "--ray", address)  # fmt: skip
     refused(code, err, *words)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("found", "words"),
+    [(None, ["no Ray cluster runs on this machine for --ray auto"]),
+     ("dead", ["no Ray cluster answers at '127.0.0.1:"])],
+)  # fmt: skip
+def test_ray_auto_checks_the_cluster_ray_recorded_before_joining(
+    capsys, folders, tmp_path, monkeypatch, found, words
+):
+    services = pytest.importorskip("ray._private.services", reason="Ray is not installed")
+    from benchmarks.local_ray import free_port
+
+    # What a cluster killed without ray stop leaves: an address where nothing listens.
+    address = f"127.0.0.1:{free_port()}" if found == "dead" else None
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", lambda _: address)
+    contents, styles = folders
+    code, _, err = run_cli(capsys, "batch", "--contents", contents, "--styles", styles,
+                           "-o", tmp_path / "out", *ADAIN, "--ray", "auto")  # fmt: skip
+    refused(code, err, *words)

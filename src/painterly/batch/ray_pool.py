@@ -63,7 +63,9 @@ ANSWER_SECONDS = 5.0
 
 def check_reachable(address: str) -> None:
     """Refuse in one sentence an address where nothing listens: Ray itself would wait
-    minutes for it, printing its own warnings."""
+    minutes for it, printing its own warnings (``auto`` as Ray found it is not checked)."""
+    if address == "auto":
+        return
     where = address.split("://", 1)[-1]
     host, _, port = where.rpartition(":")
     try:
@@ -80,12 +82,32 @@ def check_reachable(address: str) -> None:
         ) from None
 
 
+def _found_address(ray: Any) -> str:
+    """The cluster ``auto`` means: the address the last ``ray start`` on this machine
+    recorded. Ray's own lookup is used (a private function: there is no public one), so
+    that the address can be checked before ``ray.init`` waits minutes on a cluster that
+    has gone without saying so (killed, not stopped)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        found = canonicalize_bootstrap_address("auto")
+    except (ImportError, AttributeError):  # another Ray: let ray.init look
+        return "auto"
+    except Exception:  # noqa: BLE001 - Ray's own sentence for no cluster
+        found = None
+    if not found:
+        raise PainterlyError(
+            "no Ray cluster runs on this machine for --ray auto; start one with ray start "
+            "--head, or give its address"
+        )
+    return found
+
+
 def connect(address: str) -> Any:
     """Join the Ray cluster at ``address`` (``auto``: the one this machine runs) as a driver."""
     ray = import_ray()
     if not ray.is_initialized():
-        if address != "auto":
-            check_reachable(address)
+        check_reachable(address if address != "auto" else _found_address(ray))
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:
