@@ -17,7 +17,7 @@ from studio_helpers import in_process, png_bytes, watch
 
 pytest.importorskip("fastapi")
 
-from painterly.batch.ray_pool import CLIPS, clip_key  # noqa: E402
+from painterly.batch.ray_engine import CLIPS, clip_key  # noqa: E402
 from painterly.commands.serve import ray_engines  # noqa: E402
 from painterly.studio.service import Studio  # noqa: E402
 

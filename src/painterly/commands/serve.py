@@ -118,7 +118,8 @@ def _parser() -> Parser:
 
 def ray_engines(address: str, workers: str | None, cpus: str, checkpoint_every: int) -> list:
     """(device, engine) per Ray actor of the cluster at ``address``, for the studio's workers."""
-    from painterly.batch.ray_pool import RayEngine, connect, start_painters
+    from painterly.batch.ray_engine import RayEngine
+    from painterly.batch.ray_pool import connect, start_painters
     from painterly.studio.worker import PREVIEW_SECONDS
 
     for value, flag in ((workers, "--ray-workers"), (cpus, "--cpus-per-worker")):

@@ -52,7 +52,7 @@ SAVE_SECONDS = 0.5
 
 
 class Engine(Protocol):
-    """Where a worker runs its jobs when not here (:class:`painterly.batch.ray_pool.RayEngine`:
+    """Where a worker runs its jobs when not here (:class:`painterly.batch.ray_engine.RayEngine`:
     on a Ray actor): :func:`painterly.api.run` and
     :func:`painterly.video.run.stylize_video`, with their signatures."""
 
