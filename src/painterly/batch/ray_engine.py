@@ -5,9 +5,12 @@ streaming task: its reports come back as they are made, its end as a value."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +23,9 @@ from painterly.errors import Interrupted, PainterlyError
 
 SEND_SECONDS = 0.1
 """Shortest time between two progress reports of a studio job (bar the ones with images)."""
+
+DISCARD_SECONDS = 30.0
+"""How long a deleted job waits for each actor to remove its clip's folder."""
 
 CLIPS = "painterly-ray-clips"
 """The folder in a node's temporary folder where its actors paint the studio's clips."""
@@ -96,6 +102,13 @@ class RayEngine:
         write_atomically(target, lambda temp: Path(temp).write_bytes(data), overwrite=True)
         return VideoResult(path=target, **figures)
 
+    def discard_clip(self, output: Path) -> None:
+        """Remove the folder this actor's node keeps for the clip written to ``output``
+        (a cancelled clip's frames), if it has one; a dead actor is no matter."""
+        remove = functools.partial(_discard_clip, clip_key(Path(output)))
+        with contextlib.suppress(self._ray.exceptions.RayError):
+            self._ray.get(self._actor.call.remote(remove), timeout=DISCARD_SECONDS)
+
     def _call(self, task: Task, tell: Callable[[dict[str, Any]], None],
               cancel: Cancel | None) -> Any:  # fmt: skip
         """Run ``task`` on the actor, telling each report it makes; its result."""
@@ -136,8 +149,6 @@ def _run_task(content: Any, styles: list[Any], options: Any, files: dict[str, by
               device: str, worker: str) -> tuple[str, Any, int]:  # fmt: skip
     """The actor's side of :meth:`RayEngine.run`: the run, its reports with the images the
     caller will want, and its end as a value (a raised one would lose the best image)."""
-    import tempfile
-
     from painterly.api import run
     from painterly.batch.work import named_back, with_local_files
 
@@ -175,12 +186,9 @@ def _video_task(key: str, clip: tuple[str, bytes], styles: list[tuple[str, bytes
     """The actor's side of :meth:`RayEngine.stylize_video`, in a folder of this node kept
     per job (``key``) until the clip is finished; each input is written there only when it
     differs, so that the frames kept there still match it on a restart."""
-    import shutil
-    import tempfile
-
     from painterly.video.run import FrameProgress, stylize_video
 
-    folder = Path(tempfile.gettempdir()) / CLIPS / key
+    folder = _clip_folder(key)
     folder.mkdir(parents=True, exist_ok=True)
 
     def placed(name: str, suffix: str, data: bytes) -> Path:
@@ -220,3 +228,12 @@ def _video_task(key: str, clip: tuple[str, bytes], styles: list[tuple[str, bytes
 def _fields(value: Any) -> dict[str, Any]:
     """A dataclass's fields by name, their values as they are (not copied)."""
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
+def _clip_folder(key: str) -> Path:
+    """The folder of this node where the clip of ``key`` is painted."""
+    return Path(tempfile.gettempdir()) / CLIPS / key
+
+
+def _discard_clip(key: str) -> None:
+    shutil.rmtree(_clip_folder(key), ignore_errors=True)

@@ -152,6 +152,10 @@ class Painter:
                 return
             yield {"kind": "progress", "worker": self.name, "progress": value}
 
+    def call(self, task: Callable[[], Any]) -> Any:
+        """Run a small ``task`` here at once, beside the running one (a clean-up)."""
+        return task()
+
     def stop(self, reason: str = "stopped") -> None:
         if self._cancel is not None:
             self._cancel.set(reason)

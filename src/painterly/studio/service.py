@@ -527,10 +527,16 @@ class Studio:
         return True
 
     def delete(self, job_id: str) -> bool:
-        """Delete a job that is not running, with its files."""
-        if not is_id(job_id) or not self.store.delete_job(job_id):
+        """Delete a job that is not running, with its files (a clip's kept frames on the
+        Ray nodes too)."""
+        job = self.store.get_job(job_id) if is_id(job_id) else None
+        if job is None or not self.store.delete_job(job_id):
             return False
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        if job.kind == "video":
+            for worker in self.workers:
+                if worker.engine is not None:
+                    worker.engine.discard_clip(self.result_path(job))
         self.lives.touch(job_id)
         return True
 

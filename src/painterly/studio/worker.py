@@ -62,6 +62,11 @@ class Engine(Protocol):
     def stylize_video(self, video: Any, styles: Any, output: Any, options: Any = None,
                       settings: Any = None, **keywords: Any) -> VideoResult: ...  # fmt: skip
 
+    def discard_clip(self, output: Path) -> None:
+        """Remove what the engine kept of the clip a job writes to ``output`` (its job is
+        deleted)."""
+        ...
+
 
 class Workshop(Protocol):
     """What a worker uses of the studio (:class:`painterly.studio.service.Studio`), named
