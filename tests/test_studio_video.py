@@ -183,7 +183,6 @@ def test_a_video_job_tells_each_frame_as_it_is_finished_and_its_result_is_an_mp4
         (ONE_PASS, {"every": 1.5}, ["--every must be a whole number"]),
         (ONE_PASS, {"start": 5}, ["'pan.mp4' has no frames after 5 s", "0.75 s long"]),
         (ONE_PASS, {"per_frame": "maybe"}, ["--per-frame is true or false"]),
-        ({"preserve_color": "luminance", "size": 64}, {}, ["preserve-color luminance"]),
         # 600,000 for the first frame, then 100,000 for each of the other 5.
         ({"size": 64, "iterations": 600000}, {"frame_iterations": 100000},
          ["6 frames would take 1,100,000 evaluations", "at most 1,000,000"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from video_helpers import texture, write_clip
 
 from benchmarks.video import decoded, warping_error
@@ -198,8 +199,48 @@ def test_the_clip_keeps_the_source_sound_and_its_range(tmp_path, style_path):
 
 def test_what_a_clip_cannot_use_is_refused_before_any_work(clip, tmp_path, style_path):
     target = tmp_path / "out.mp4"
-    with pytest.raises(PainterlyError, match="preserve-color luminance"):
-        stylize_video(clip, [style_path], target, Options.build(preserve_color="luminance"))
     with pytest.raises(PainterlyError, match="--mask"):
         stylize_video(clip, [], target, Options.build(masks=[(str(style_path), str(style_path))]))
     assert not target.exists() and not frames_folder(target).exists()
+
+
+def test_a_gatys_clip_in_luminance_keeps_each_frames_colours(
+    clip, tmp_path, style_path, monkeypatch
+):
+    from painterly.controls.colour import rgb_to_yiq
+    from painterly.video import clip as frames
+
+    starts = []
+
+    def session(*args, warped, **kwargs):  # the later frames' start and temporal target
+        starts.append(warped)
+        return real(*args, warped=warped, **kwargs)
+
+    real = frames.FrameSession
+    monkeypatch.setattr(frames, "FrameSession", session)
+
+    def yiq(frames):
+        return [rgb_to_yiq(np.asarray(f, np.float32) / 255) for f in frames]
+
+    def blocks(chroma):  # 4 x 4 means: H.264's 4:2:0 keeps colour at half resolution
+        return chroma.reshape(9, 4, 12, 4, 2).mean(axis=(1, 3))
+
+    inputs = yiq(np.asarray(Image.fromarray(f).resize((48, 36), Image.Resampling.LANCZOS))
+                 for f in decoded(clip))  # fmt: skip
+    moved = {}
+    for mode in ("luminance", "none"):
+        options = Options.build(size=48, iterations=6, scales="none", preserve_color=mode)
+        done = stylize_video(clip, [style_path], tmp_path / f"{mode}.mp4", options,
+                             VideoSettings(frame_iterations=3))  # fmt: skip
+        outputs = yiq(decoded(done.path))
+        assert len(outputs) == len(inputs) == 6
+        moved[mode] = [(np.abs(a[..., 0] - b[..., 0]).mean(),
+                        np.abs(blocks(a[..., 1:]) - blocks(b[..., 1:])).mean())
+                       for a, b in zip(inputs, outputs, strict=True)]  # fmt: skip
+    for (luma, chroma), (_, chroma_none) in zip(moved["luminance"], moved["none"], strict=True):
+        # Every frame keeps the photograph's colours (I, Q) far better than a plain run,
+        # while its luminance is painted.
+        assert chroma < 0.5 * chroma_none and luma > 0.015
+    # Luminance runs are tied to the previous result's luminance (R = G = B), not its colours.
+    grey = [bool((s[:, 0] == s[:, 1]).all() and (s[:, 1] == s[:, 2]).all()) for s in starts]
+    assert grey == [True] * 5 + [False] * 5

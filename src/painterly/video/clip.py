@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from painterly.config.options import Options
+from painterly.controls.colour import rgb_to_yiq
 from painterly.controls.inputs import prepare_inputs
 from painterly.engine.optimize import Cancel, Progress
 from painterly.engine.plan import resolve
@@ -143,6 +144,11 @@ class OptimisedFrames:
         )  # fmt: skip
         plan = resolve(later, inputs, gatys.network(later))
         warped, trust = links(as_array(frame), previous)
+        if self.options.preserve_color == "luminance":
+            # Frames are optimised as luminance (Gatys et al. 2017 §5.1) and coloured after:
+            # the start and the temporal target are the previous result's luminance.
+            y = np.clip(rgb_to_yiq(warped)[..., :1], 0.0, 1.0).astype(np.float32)
+            warped = np.repeat(y, 3, axis=2)
         session = FrameSession(
             plan, inputs, warped=as_tensor(warped, plan.device),
             trust=as_tensor(trust, plan.device), weight=self.settings.temporal_weight,

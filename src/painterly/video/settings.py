@@ -119,8 +119,3 @@ def check_clip_options(options: Options) -> None:
     """Refuse the options a clip cannot use (PainterlyError), before any work."""
     if options.masks:
         raise PainterlyError("--mask regions are still images; a clip cannot use them")
-    if options.method == "gatys" and options.preserve_color == "luminance":
-        # The frames would be optimised as luminance but tied to the previous colour output.
-        raise PainterlyError(
-            "a gatys clip cannot use --preserve-color luminance yet; use histogram, or adain"
-        )
