@@ -20,9 +20,14 @@ def flat_channels(
 ) -> torch.Tensor:
     """B×N×H×W features as B×N×(H·W), in ``dtype`` (None: theirs): a view of channels-last
     features (a transposed one, which the matrix products read without a copy), a reshape
-    otherwise."""
+    otherwise.
+
+    A window of channels-last features (a tile's interior: channels still innermost, rows
+    no longer contiguous) is gathered position by position, each position's channels one
+    contiguous run, and keeps that layout; reshaping it to N×(H·W) instead transposed every
+    value (a sixth of a tiled evaluation went in those copies)."""
     b, n, h, w = features.shape
-    if n > 1 and features.is_contiguous(memory_format=torch.channels_last):
+    if n > 1 and features.stride(1) == 1:
         flat = features.permute(0, 2, 3, 1).reshape(b, h * w, n).transpose(1, 2)
     else:
         flat = features.reshape(b, n, h * w)

@@ -147,7 +147,7 @@ class VGG19(nn.Module):
             if not wanted - out.keys():
                 break
             if name.startswith("conv"):
-                x = F.relu(self.convs[name](x))
+                x = F.relu(self.convs[name](x), inplace=True)
             elif self.pooling == "avg":
                 x = F.avg_pool2d(x, 2)
             else:
