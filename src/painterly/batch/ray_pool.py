@@ -189,20 +189,15 @@ def start_painters(ray: Any, workers: int | None, cpus_per_worker: int) -> list[
     ]
     try:
         ready = ray.get([actor.ready.remote() for actor in actors], timeout=PLACE_SECONDS)
-    except ray.exceptions.GetTimeoutError:
+    except ray.exceptions.RayError as error:  # GetTimeoutError among them
         for actor in actors:
             ray.kill(actor, no_restart=True)
-        raise PainterlyError(
-            f"the Ray cluster did not start {len(actors)} workers within {PLACE_SECONDS:g} s "
-            "(is it busy with other jobs?)"
-        ) from None
-    except ray.exceptions.RayError as error:
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
-        raise PainterlyError(
-            f"the Ray workers could not start ({ray_sentence(error)}); every node needs "
-            "painterly installed in the Python that runs ray start"
-        ) from None
+        if isinstance(error, ray.exceptions.GetTimeoutError):
+            why = f"within {PLACE_SECONDS:g} s (is the cluster busy with other jobs?)"
+        else:
+            why = (f"({ray_sentence(error)}); every node needs painterly installed in the "
+                   "Python that runs ray start")  # fmt: skip
+        raise PainterlyError(f"the Ray cluster did not start {len(actors)} workers {why}") from None
     return [(actor, answer["device"]) for actor, answer in zip(actors, ready, strict=True)]
 
 
