@@ -46,11 +46,6 @@ class Pool(Protocol):
         """How many items can run now."""
         ...
 
-    @property
-    def description(self) -> str:
-        """The workers in a few words, for the batch's first line."""
-        ...
-
     def submit(self, task: int, payload: Payload) -> None:
         """Start an item now (called only while fewer than ``slots`` are running)."""
         ...
@@ -89,7 +84,6 @@ class LocalPool:
     def __init__(self, devices: list[str], threads: int | None = None) -> None:
         import torch
 
-        self._devices = devices
         self._threads_before = torch.get_num_threads()
         if threads is not None:
             torch.set_num_threads(threads)
@@ -108,10 +102,6 @@ class LocalPool:
     @property
     def slots(self) -> int:
         return len(self._workers)
-
-    @property
-    def description(self) -> str:
-        return f"{len(self._devices)} local worker(s) ({', '.join(self._devices)})"
 
     def submit(self, task: int, payload: Payload) -> None:
         with self._lock:

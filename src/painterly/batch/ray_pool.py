@@ -222,7 +222,6 @@ class RayPool:
 
     def __init__(self, address: str, workers: int | None = None, cpus_per_worker: int = 1):
         self._ray = connect(address)
-        self._address = address
         self._actors = [actor for actor, _ in start_painters(self._ray, workers, cpus_per_worker)]
         self._idle = list(self._actors)
         self._running: dict[Any, tuple[int, Any]] = {}
@@ -231,10 +230,6 @@ class RayPool:
     @property
     def slots(self) -> int:
         return len(self._actors) - len(self._recovering)
-
-    @property
-    def description(self) -> str:
-        return f"{len(self._actors)} Ray worker(s) on the cluster at {printable(self._address)}"
 
     def submit(self, task: int, payload: Payload) -> None:
         actor = self._idle.pop()

@@ -17,6 +17,7 @@ from painterly.batch.items import Item
 from painterly.batch.log import ResultsLog, digest, fingerprint
 from painterly.batch.pools import Event, Pool
 from painterly.batch.work import Payload, outcome_row, read_files
+from painterly.config.options import input_files
 from painterly.errors import PainterlyError, Terminated, printable
 from painterly.io.files import check_output_folder, os_reason, write_atomically
 from painterly.io.images import check_output_path
@@ -66,14 +67,11 @@ def check_items(items: Sequence[Item], out_dir: Path, overwrite: bool) -> None:
                 f"two items would write '{printable(item.output)}' ({earlier.where()} and "
                 f"{item.where()}); name the outputs in a manifest's output column"
             )
-        inputs = [(role, path) for role, path in _files(item)]
-        check_output_path(out_dir / item.output, True, inputs, item.options.bit_depth)
+        check_output_path(out_dir / item.output, True, _files(item), item.options.bit_depth)
 
 
 def _files(item: Item) -> list[tuple[str, str]]:
-    from painterly.batch.work import files_of
-
-    return files_of(item.content, item.styles, item.options)
+    return input_files(item.content, item.styles, item.options)
 
 
 def prepare_folder(out_dir: Path) -> Path:

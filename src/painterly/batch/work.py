@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from painterly.config.options import INITS, Options
+from painterly.config.options import INITS, Options, input_files, named_files
 from painterly.engine.optimize import Cancel, Progress
 from painterly.errors import Interrupted, PainterlyError, printable
 
@@ -93,21 +93,20 @@ def with_local_files(options: Options, files: Mapping[str, bytes], folder: Path)
             placed[path] = str(copy)
         return placed[path]
 
+    located = {path: place(path) for _, path in named_files(options)}
     changes: dict[str, Any] = {}
     if options.init not in INITS:
-        changes["init"] = place(options.init)
+        changes["init"] = located[options.init]
     if options.masks:
-        changes["masks"] = tuple((place(mask), place(style)) for mask, style in options.masks)
+        changes["masks"] = tuple((located[mask], located[style]) for mask, style in options.masks)
     return dataclasses.replace(options, **changes) if changes else options
 
 
 def named_back(message: str, folder: Path, options: Options) -> str:
     """An error message with the copies :func:`with_local_files` made named as the caller
     names them."""
-    order = [options.init] if options.init not in INITS else []
-    for mask, style in options.masks:
-        order += [mask, style]
-    for index, path in enumerate(dict.fromkeys(order)):
+    order = dict.fromkeys(path for _, path in named_files(options))
+    for index, path in enumerate(order):
         message = message.replace(str(folder / str(index) / Path(path).name), printable(path))
     return message
 
@@ -127,33 +126,21 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def files_of(content: str, styles: tuple[str, ...], options: Options) -> list[tuple[str, str]]:
-    """(role, path) of every file an item reads."""
-    from painterly.commands.common import input_files
-
-    return input_files(content, styles, options)
-
-
 def read_files(content: str, styles: tuple[str, ...], options: Options) -> dict[str, bytes]:
     """The bytes of every file an item reads, by path (a missing or unreadable one raises
     :class:`~painterly.errors.PainterlyError`, naming its role)."""
-    from painterly.io.images import read_input
-
-    files: dict[str, bytes] = {}
-    for role, path in files_of(content, styles, options):
-        if path not in files:
-            files[path] = read_input(path, role)
-    return files
+    return _read(input_files(content, styles, options))
 
 
 def option_files(options: Options) -> dict[str, bytes]:
     """The bytes of the files the options name (an ``--init`` image, masks and their styles)."""
+    return _read(named_files(options))
+
+
+def _read(named: list[tuple[str, str]]) -> dict[str, bytes]:
     from painterly.io.images import read_input
 
     files: dict[str, bytes] = {}
-    named = [("--init image", options.init)] if options.init not in INITS else []
-    for mask, style in options.masks:
-        named += [("mask", mask), ("style image", style)]
     for role, path in named:
         if path not in files:
             files[path] = read_input(path, role)

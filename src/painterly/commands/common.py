@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from painterly.commands import EXIT_USAGE
-from painterly.config.options import INITS, MAX_WEIGHT, Options, field_default, option_fields
+from painterly.config.options import (
+    MAX_WEIGHT,
+    Options,
+    field_default,
+    option_fields,
+)
 from painterly.config.presets import PRESETS
 from painterly.engine.optimize import Progress
 from painterly.errors import printable
@@ -146,17 +151,6 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
 def image_paths(args: dict) -> tuple[str, list[str]]:
     """Pop CONTENT and the style paths (STYLE … then --style …) from parsed ``args``."""
     return args.pop("content"), [*args.pop("style"), *args.pop("more_styles")]
-
-
-def input_files(content: str, styles: Sequence[str], options: Options) -> list[tuple[str, str]]:
-    """(role, path) of every file a run reads: the content and style images, an ``--init``
-    image, and each ``--mask`` with its style; no output may be one of them."""
-    files = [("content image", content), *(("style image", style) for style in styles)]
-    if options.init not in INITS:
-        files.append(("--init image", options.init))
-    for mask, style in options.masks:
-        files += [("mask", mask), ("style image", style)]
-    return files
 
 
 def save_finished(

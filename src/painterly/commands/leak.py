@@ -16,10 +16,9 @@ from painterly.commands.common import (
     add_option_flags,
     add_output_flags,
     image_paths,
-    input_files,
     load_inputs,
 )
-from painterly.config.options import Options
+from painterly.config.options import Options, input_files
 from painterly.errors import Interrupted, PainterlyError, printable
 from painterly.io.files import (
     Inputs,

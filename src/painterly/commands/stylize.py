@@ -16,12 +16,11 @@ from painterly.commands.common import (
     add_option_flags,
     add_output_flags,
     image_paths,
-    input_files,
     load_inputs,
     progress_printer,
     save_finished,
 )
-from painterly.config.options import Options
+from painterly.config.options import Options, input_files
 from painterly.engine.optimize import Progress
 from painterly.errors import Interrupted, PainterlyError, printable
 from painterly.io.files import Inputs, check_target, sibling_path

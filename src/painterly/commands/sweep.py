@@ -18,12 +18,11 @@ from painterly.commands.common import (
     add_option_flags,
     add_output_flags,
     image_paths,
-    input_files,
     load_inputs,
     option_argv,
     save_finished,
 )
-from painterly.config.options import Options
+from painterly.config.options import Options, input_files
 from painterly.errors import PainterlyError, printable
 from painterly.io.images import check_output_path, resize_long_side
 from painterly.report.artefacts import summary

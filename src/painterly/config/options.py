@@ -12,7 +12,7 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -801,3 +801,19 @@ def field_default(f: dataclasses.Field) -> Any:
 def option_fields() -> list[dataclasses.Field]:
     """The Options fields in declaration order, for front ends that build forms or flags."""
     return list(dataclasses.fields(Options))
+
+
+def named_files(options: Options) -> list[tuple[str, str]]:
+    """(role, path) of the files ``options`` name: an ``--init`` image, and each ``--mask``
+    with its style."""
+    files = [("--init image", options.init)] if options.init not in INITS else []
+    for mask, style in options.masks:
+        files += [("mask", mask), ("style image", style)]
+    return files
+
+
+def input_files(content: str, styles: Sequence[str], options: Options) -> list[tuple[str, str]]:
+    """(role, path) of every file a run reads: the content and style images, and the files
+    the options name (:func:`named_files`); no output may be one of them."""
+    return [("content image", content), *(("style image", s) for s in styles),
+            *named_files(options)]  # fmt: skip
