@@ -1,0 +1,47 @@
+"""What tiling costs where the image also fits whole: the median seconds per evaluation of
+the same 1024-px gatys stage (Tübingen × The Starry Night, 8 L-BFGS evaluations from the
+content, one stage) untiled and in tiles, each timed from ``painterly.api.run``'s progress
+reports in this one process::
+
+    python benchmarks/tile_overhead.py off 768 512            # --precision auto (bf16 here)
+    python benchmarks/tile_overhead.py --precision fp32 off 768
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tiles", nargs="+", help="--tile values: off, or tile sides in px")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--size", default="1024")
+    args = parser.parse_args(argv)
+
+    from painterly.api import run
+    from painterly.config.options import Options
+    from painterly.io.images import load_image
+
+    warnings.simplefilter("ignore")  # the tiling notes
+    content = load_image(ROOT / "examples/tubingen.jpg")
+    style = load_image(ROOT / "examples/starry_night.jpg")
+    for tile in args.tiles:
+        options = Options.build(size=args.size, iterations=8, scales="none", tile=tile,
+                                precision=args.precision)  # fmt: skip
+        stamps: list[float] = []
+        run(content, [style], options, lambda p, seen=stamps: seen.append(time.perf_counter()))
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        print(f"--tile {tile}: median {statistics.median(gaps):.3f} s per evaluation", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
