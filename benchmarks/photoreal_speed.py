@@ -100,8 +100,9 @@ def main() -> None:
 
 
 def runs(size: int, repeats: int, evaluations: int) -> None:
-    """Whole runs through the API at ``size`` px: the one-pass methods with each smoothing,
-    then the photo preset's optimisation with and without its matting term."""
+    """Whole runs through the API at ``size`` px: the one-pass methods with each smoothing and
+    as ``--photorealistic`` runs them, then the photo preset's optimisation with and without
+    its matting term."""
     content = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB")
     style = Image.open(EXAMPLES / "rocket.jpg").convert("RGB")  # a photograph
     for method in ("adain", "wct"):
@@ -109,6 +110,11 @@ def runs(size: int, repeats: int, evaluations: int) -> None:
             options = Options.build(method=method, size=size, photo_smooth=smoothing)
             seconds = best_time(lambda o=options: run(content, style, o), repeats)
             print(f"{method} + {smoothing} smoothing: {seconds:.2f} s")
+        options = Options.build(method=method, size=size, photorealistic=True)
+        seconds = best_time(lambda o=options: run(content, style, o), repeats)
+        print(
+            f"{method} --photorealistic (fast smoothing, then the palette match): {seconds:.2f} s"
+        )
     photo = Options.build(preset="photo", size=size, iterations=evaluations, photo_smooth="off")
     with_term = best_time(lambda: run(content, style, photo), 1)
     without = best_time(lambda: run(content, style, photo.replace(matting_weight=0)), 1)

@@ -3,8 +3,9 @@
     PYTHONPATH=src python docs/photoreal_figures.py [--size 512] [--only day-dusk,…]
 
 For each pair (:data:`PAIRS`) the photograph is stylised by plain gatys (painterly's
-defaults), gatys with the photo preset (Luan et al.'s matting term), and adain and wct each
-followed by the fast and the exact smoothing (Li et al. 2018). Each result's wall time, its
+defaults) and by each method under ``--photorealistic`` (gatys: Luan et al.'s two steps with
+the matting term; the one-pass methods: the fast smoothing of Li et al. 2018; all: the style's
+chroma last), and by adain with the exact smoothing. Each result's wall time, its
 edge correlation with the photograph (:func:`painterly.report.similarity.edge_agreement` at
 the output's size) and how far its colours moved towards the style's (:func:`colour_moved`)
 go to ``out/photoreal/results.jsonl`` as they are made, so a stopped run keeps them; the
@@ -43,15 +44,18 @@ PAIRS = {
     "warm-cool": (PHOTOS / "skimage-3.jpg", PHOTOS / "deb-plasma-4.jpg", "indoor warm → cool"),
     "old-film": (ROOT / "examples" / "tubingen.jpg", PHOTOS / "skimage-5.jpg", "an old film look"),
 }
-# caption → options (over --size); gatys runs painterly's default 500 evaluations.
+# caption → options (over --size); gatys runs painterly's default 500 evaluations, and
+# --photorealistic with gatys that plain run and then the photo preset's 1000.
 WAYS = {
     "gatys": {"method": "gatys"},
-    "gatys --preset photo": {"preset": "photo"},
-    "adain + fast smoothing": {"method": "adain", "photo_smooth": "fast"},
-    "adain + exact smoothing": {"method": "adain", "photo_smooth": "exact"},
-    "wct + fast smoothing": {"method": "wct", "photo_smooth": "fast"},
-    "wct + exact smoothing": {"method": "wct", "photo_smooth": "exact"},
-}
+    "gatys --photorealistic": {"method": "gatys", "photorealistic": True},
+    "adain --photorealistic": {"method": "adain", "photorealistic": True},
+    "wct --photorealistic": {"method": "wct", "photorealistic": True},
+    "artflow --photorealistic": {"method": "artflow", "photorealistic": True},
+    "adain --photorealistic --photo-smooth exact": {
+        "method": "adain", "photorealistic": True, "photo_smooth": "exact",
+    },
+}  # fmt: skip
 
 
 def lab_ab(image: Image.Image) -> np.ndarray:

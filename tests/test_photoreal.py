@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from painterly.controls import photoreal
-from painterly.controls.colour import from_array, to_array
+from painterly.controls.colour import from_array, rgb_to_yiq, to_array, yiq_to_rgb
 from painterly.errors import PainterlyError
 
 pytest.importorskip("pymatting")
@@ -271,3 +271,76 @@ def test_importing_the_module_loads_none_of_the_extra():
         env={**os.environ, "PYTHONPATH": str(Path(photoreal.__file__).parents[2])},
     )
     assert loaded.stdout.strip() == "[]"
+
+
+# --- the style's palette (--match-color chroma) -----------------------------------------------
+
+
+def yiq(image: Image.Image) -> np.ndarray:
+    return rgb_to_yiq(to_array(image))
+
+
+def chroma_distance(a: Image.Image, b: Image.Image) -> float:
+    """The 1-D Wasserstein distance of I plus that of Q (equal-size samples: sorted)."""
+    ya, yb = yiq(a).reshape(-1, 3), yiq(b).reshape(-1, 3)
+    return sum(float(np.abs(np.sort(ya[:, c]) - np.sort(yb[:, c])).mean()) for c in (1, 2))
+
+
+def test_match_chroma_gives_the_styles_chroma_and_keeps_the_luma(photo):
+    tinted = photo.rotate(180).convert("RGB")
+    tinted = from_array(to_array(tinted) * np.array([0.8, 0.9, 1.0]) + np.array([0.0, 0.1, 0.0]))
+    matched = photoreal.match_chroma(photo, [(tinted, 1.0)])
+    assert chroma_distance(photo, tinted) > 0.05  # 0.109: the tint's I and Q
+    assert chroma_distance(matched, tinted) < 0.05 * chroma_distance(photo, tinted)  # 0.0009
+
+
+@pytest.mark.parametrize("tint", [(0.8, 0.9, 1.0, 0.1), (0.3, 0.6, 1.0, 0.2)])
+def test_match_chroma_keeps_the_luma_to_rounding_even_out_of_gamut(photo, tint):
+    # The second tint's chroma, given to the photograph's bright sky, leaves the RGB cube:
+    # those colours lose chroma, not luma (clipped, they lost up to several levels of it).
+    *gains, lift = tint
+    style = from_array(to_array(photo.rotate(180)) * np.array(gains) + np.array([0, 0, lift]))
+    matched = photoreal.match_chroma(photo, [(style, 1.0)])
+    luma = np.abs(yiq(matched)[..., 0] - yiq(photo)[..., 0]) * 255
+    assert luma.max() <= 0.5 + 1e-6  # each channel rounded to a level at most half off
+
+
+def test_match_chroma_leaves_a_flat_area_flat_and_the_unchosen_pixels_alone(photo):
+    array = to_array(photo)
+    array[:20, :30] = [0.6, 0.4, 0.3]  # a flat patch: one value, one rank
+    image = from_array(array)
+    where = np.zeros((image.height, image.width), bool)
+    where[: image.height // 2] = True
+    style = from_array(np.clip(to_array(photo)[..., ::-1] * 1.2, 0, 1))
+    matched = np.asarray(photoreal.match_chroma(image, [(style, 1.0)], where))
+    patch = matched[:20, :30].reshape(-1, 3)
+    assert (patch == patch[0]).all() and not (patch[0] == np.asarray(image)[0, 0]).all()
+    assert np.array_equal(matched[image.height // 2 :], np.asarray(image)[image.height // 2 :])
+
+
+def test_match_chroma_mixes_several_styles_by_weight(photo):
+    cool = from_array(to_array(photo) * np.array([0.4, 0.7, 1.0]))
+    warm = from_array(to_array(photo) * np.array([1.0, 0.7, 0.4]))
+    mostly_warm = photoreal.match_chroma(photo, [(cool, 0.2), (warm, 0.8)])
+    mostly_cool = photoreal.match_chroma(photo, [(cool, 0.8), (warm, 0.2)])
+    assert chroma_distance(mostly_warm, warm) < chroma_distance(mostly_warm, cool)
+    assert chroma_distance(mostly_cool, cool) < chroma_distance(mostly_cool, warm)
+
+
+def test_match_chroma_matches_the_joint_chroma_not_only_each_axis():
+    # The style's I and Q move together (two colours: +,+ and −,−); the image has the same
+    # values of I and of Q, paired the other way (+,− and −,+). Matching I and Q each alone
+    # would leave the image as it is; the rotations give it the style's pairs.
+    def two_colours(pairs: list[tuple[float, float]]) -> Image.Image:
+        yiq = np.zeros((16, 16, 3))
+        yiq[..., 0] = 0.5
+        for i, (chroma_i, chroma_q) in enumerate(pairs):
+            yiq[:, 8 * i : 8 * i + 8, 1:] = chroma_i, chroma_q
+        return from_array(yiq_to_rgb(yiq))
+
+    style = two_colours([(0.1, 0.1), (-0.1, -0.1)])
+    image = two_colours([(0.1, -0.1), (-0.1, 0.1)])
+    matched = yiq(photoreal.match_chroma(image, [(style, 1.0)])).reshape(-1, 3)
+    before = yiq(image).reshape(-1, 3)
+    assert np.corrcoef(before[:, 1], before[:, 2])[0, 1] < -0.99
+    assert np.corrcoef(matched[:, 1], matched[:, 2])[0, 1] > 0.9

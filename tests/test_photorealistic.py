@@ -10,8 +10,9 @@ from painterly.api import run
 from painterly.commands import main
 from painterly.config.options import FEED_FORWARD, METHODS, Options
 from painterly.config.presets import PHOTO
-from painterly.controls.inputs import prepare_inputs
-from painterly.controls.photoreal import matting_laplacian
+from painterly.controls.colour import from_array, to_array
+from painterly.controls.inputs import match_palette, prepare_inputs
+from painterly.controls.photoreal import matting_laplacian, smooth_fast
 from painterly.engine import losses, plan, runtime
 from painterly.engine.objective import content_laplacian
 from painterly.errors import PainterlyError
@@ -96,14 +97,24 @@ def test_photorealistic_chooses_the_photo_preset_for_gatys():
     assert options.matting_weight == PHOTO["matting_weight"] > 0
     assert (options.weights, options.loss_convention) == ("vgg19-keras", "neural-style")
     assert options.photo_smooth == "fast" and options.init == "gatys"
-    assert Options.build(preset="photo") == options.replace(photorealistic=False)
+    assert options.match_color == "chroma"
+    assert Options.build(preset="photo") == options.replace(photorealistic=False, match_color="off")
 
 
 @pytest.mark.parametrize("method", FEED_FORWARD)
 def test_photorealistic_smooths_after_the_one_pass_methods(method):
     options = Options.build(method=method, photorealistic="yes")
     assert options.photo_smooth == "fast" and options.matting_weight == 0
+    assert options.match_color == "chroma"
+    assert options.strength == (0.6 if method == "wct" else None)
     assert Options.build(method=method).photo_smooth == "off"
+    assert Options.build(method=method).match_color == "off"
+
+
+def test_photorealistic_keeps_the_photographs_colours_when_asked_to():
+    assert Options.build(photorealistic=True).match_color == "chroma"
+    kept = Options.build(method="adain", photorealistic=True, preserve_color="luminance")
+    assert (kept.match_color, kept.photo_smooth) == ("off", "fast")
 
 
 def test_options_given_with_photorealistic_win():
@@ -120,6 +131,13 @@ def test_options_given_with_photorealistic_win():
         ({"photorealistic": "maybe"}, "true or false"),
         ({"photorealistic": 1}, "true or false"),
         ({"matting_weight": -1}, "matting weight"),
+        ({"match_color": "lab"}, "match color must be one of off, chroma"),
+        ({"match_color": "chroma", "preserve_color": "histogram"}, "choose one"),
+        (
+            {"photorealistic": True, "preserve_color": "luminance", "match_color": "chroma"},
+            "--match-color chroma gives the result the style's colours",
+        ),
+        ({"method": "adain", "match_color": "chroma", "bit_depth": 16}, "--match-color chroma"),
     ],
 )
 def test_photorealistic_options_are_refused_with_one_sentence(values, words):
@@ -182,6 +200,40 @@ def test_init_gatys_starts_from_a_plain_run_of_the_defaults(one_thread, content_
     assert len(seen) == 8  # the plain run's 4 evaluations, then the photo run's 4
     one_step = run(content_image, style_image, options.replace(init="content")).image
     assert np.abs(np.asarray(two_step, float) - np.asarray(one_step, float)).mean() > 1
+
+
+def test_init_gatys_smooths_the_plain_run_before_the_second(one_thread, content_image, style_image):
+    options = Options.build(preset="photo", size=48, iterations=3, photo_smooth="fast")
+    inputs = prepare_inputs(content_image, [style_image], options)
+    start = to_image(gatys.plain_run(options, inputs))
+    plain = run(content_image, style_image, Options.build(size=48, iterations=3)).image
+    assert np.array_equal(np.asarray(start), np.asarray(smooth_fast(plain, content_image)))
+    assert not np.array_equal(np.asarray(start), np.asarray(plain))
+
+
+def test_each_region_takes_its_own_styles_palette(tmp_path, content_image):
+    # Two masks side by side with a gap between them: each half's chroma goes to its own
+    # style's, the gap keeps the photograph's (as what no mask covers keeps the content).
+    width, height = content_image.size
+    third = width // 3
+    left, right = np.zeros((height, width), np.uint8), np.zeros((height, width), np.uint8)
+    left[:, :third], right[:, 2 * third :] = 255, 255
+    cool = from_array(to_array(content_image) * np.array([0.3, 0.6, 1.0]))
+    warm = from_array(to_array(content_image) * np.array([1.0, 0.6, 0.3]))
+    files = []
+    for name, mask, style in (("left", left, cool), ("right", right, warm)):
+        Image.fromarray(mask).save(tmp_path / f"{name}.png")
+        style.save(tmp_path / f"{name}-style.png")
+        files.append((str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}-style.png")))
+    options = Options.build(masks=files, match_color="chroma")
+    inputs = prepare_inputs(content_image, [], options)
+    matched = np.asarray(match_palette(content_image, inputs.regions), float)
+    photo = np.asarray(content_image, float)
+    blue_minus_red = (matched[..., 2] - matched[..., 0]) - (photo[..., 2] - photo[..., 0])
+    assert blue_minus_red[:, :third].mean() > 20 and blue_minus_red[:, 2 * third :].mean() < -20
+    assert np.array_equal(
+        matched[:, third + 1 : 2 * third - 1], photo[:, third + 1 : 2 * third - 1]
+    )
 
 
 def test_the_exact_smoothing_runs_after_a_method(one_thread, content_image, style_image):

@@ -35,7 +35,7 @@ from painterly.config.values import (
     shown,
 )
 from painterly.controls.colour import PRESERVE_COLOR
-from painterly.controls.photoreal import SMOOTHING
+from painterly.controls.photoreal import COLOUR_MATCHES, SMOOTHING
 from painterly.engine.losses import CONVENTIONS, STYLE_LOSSES
 from painterly.errors import PainterlyError
 from painterly.models.vgg import PADDINGS, canonical_layer
@@ -349,11 +349,20 @@ class Options:
         "He et al. 2010; a fraction of a second) or off",
         choices=SMOOTHING,
     )
+    match_color: str = _opt(
+        "off",
+        "last of all, give the result the style's palette: chroma (the joint distribution "
+        "of YIQ's I and Q made the style's, Pitié et al. 2005, with the luma Y kept so no "
+        "edge moves; with --mask each region takes its own style's) or off; "
+        "--photorealistic turns it on; not with --preserve-color",
+        choices=COLOUR_MATCHES,
+    )
     photorealistic: bool = _opt(
         False,
         "keep the result a photograph, for a style that is a photograph too: with gatys the "
         "photo preset (Deep Photo Style Transfer's term, weights and layers, then "
-        "--photo-smooth fast), with adain, wct and artflow --photo-smooth fast; options "
+        "--photo-smooth fast), with adain, wct and artflow --photo-smooth fast (wct at "
+        "--strength 0.6); then --match-color chroma (off with --preserve-color); options "
         "given as well win",
         switch=True,
     )
@@ -518,6 +527,12 @@ class Options:
         set_(self, "weights", read_path(self.weights, "weights"))
         set_(self, "transform", read_choice(self.transform, "transform", TRANSFORMS))
         set_(self, "photo_smooth", read_choice(self.photo_smooth, "photo smooth", SMOOTHING))
+        set_(self, "match_color", read_choice(self.match_color, "match color", COLOUR_MATCHES))
+        if self.match_color != "off" and self.preserve_color != "none":
+            raise PainterlyError(
+                f"--match-color {self.match_color} gives the result the style's colours and "
+                f"--preserve-color {self.preserve_color} keeps the photograph's; choose one"
+            )
         set_(self, "photorealistic", read_switch(self.photorealistic, "photorealistic"))
         model = read_path(self.artflow_model, "artflow model")
         set_(self, "artflow_model", "auto" if model.lower() == "auto" else model)
@@ -628,6 +643,7 @@ class Options:
             for flag, on in (
                 ("--preserve-color luminance", self.preserve_color == "luminance"),
                 (f"--photo-smooth {self.photo_smooth}", self.photo_smooth != "off"),
+                (f"--match-color {self.match_color}", self.match_color != "off"),
             )
             if on
         ]
@@ -681,6 +697,8 @@ class Options:
                 values.get("method", base.get("method", cls.method)), "method", METHODS
             )
             base.update(PHOTOREALISTIC[method])
+            if "match_color" not in values and values.get("preserve_color", "none") != "none":
+                base["match_color"] = "off"  # the colours asked to be kept are kept
         return cls._create(merge(base, values))
 
     def replace(self, **values: Any) -> Options:

@@ -4,7 +4,8 @@ the regions and their styles, and the last step that restores the content's colo
 Shared by every method and by ``painterly sweep``, so each control means the same
 everywhere: several styles blended by weight (``style_blend``), regions painted by masks
 (``masks``, Gatys et al. 2017 §4), colour preservation (``preserve_color``, §5) and the
-photorealistic smoothing of the result (``photo_smooth``, Li et al. 2018 §3.2).
+photorealistic smoothing of the result (``photo_smooth``, Li et al. 2018 §3.2) and the
+style's palette given to it last (``match_color``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from painterly.config.options import Options
 from painterly.controls.colour import prepare_colour
 from painterly.controls.masks import load_masks
-from painterly.controls.photoreal import smooth
+from painterly.controls.photoreal import match_chroma, smooth
 from painterly.errors import PainterlyError
 from painterly.io.images import load_image
 
@@ -37,9 +39,9 @@ class Inputs:
 
     ``content`` and the region styles are what the network sees (luminance only under
     ``preserve_color=luminance``); ``finish`` turns an output or progress image into the
-    final one's colours, ``final`` a result into the final image: ``finish`` and then
-    ``--photo-smooth`` (too slow to run on every progress image). ``exif`` is the
-    photograph's EXIF (upright), which the output file carries.
+    final one's colours, ``final`` a result into the final image: ``finish``, then
+    ``--photo-smooth`` and ``--match-color`` (too slow to run on every progress image).
+    ``exif`` is the photograph's EXIF (upright), which the output file carries.
     """
 
     content: Image.Image
@@ -65,6 +67,27 @@ def blend_weights(count: int, blend: Sequence[float]) -> list[float]:
         )
     total = sum(blend)
     return [w / total for w in blend]
+
+
+def match_palette(image: Image.Image, regions: Sequence[Region]) -> Image.Image:
+    """``image`` with each region's chroma matched to its styles' (``--match-color chroma``).
+
+    A pixel belongs to the region whose mask is whitest there, if that mask is at least half
+    white; what no mask covers keeps its colours, as it keeps the content's.
+    """
+    if regions[0].mask is None:
+        return match_chroma(image, regions[0].styles)
+    levels = np.stack(
+        [
+            np.asarray(region.mask.resize(image.size, Image.Resampling.BILINEAR))
+            for region in regions
+            if region.mask is not None
+        ]
+    )
+    owner, covered = levels.argmax(axis=0), levels.max(axis=0) >= 128
+    for i, region in enumerate(regions):
+        image = match_chroma(image, region.styles, covered & (owner == i))
+    return image
 
 
 def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options: Options) -> Inputs:
@@ -98,6 +121,7 @@ def prepare_inputs(content: Image.Image, styles: Sequence[Image.Image], options:
         regions = (Region(tuple(zip(styles, weights, strict=True))),)
 
     def final(image: Image.Image) -> Image.Image:
-        return smooth(finish(image), photograph, options.photo_smooth)
+        smoothed = smooth(finish(image), photograph, options.photo_smooth)
+        return match_palette(smoothed, regions) if options.match_color == "chroma" else smoothed
 
     return Inputs(content, regions, finish, final, photograph.info.get("exif"))
