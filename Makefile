@@ -32,7 +32,7 @@ example: weights
 		-o $(EXAMPLE_OUT) --overwrite --scales 128:200,256:100 --ratio 8e-4
 
 test: weights
-	$(PY) -m pytest -q
+	PYTHONFAULTHANDLER=1 $(PY) -m pytest -q
 	$(VENV)/bin/ruff check benchmarks src tests tools
 	$(VENV)/bin/mypy
 

@@ -5,7 +5,7 @@
 For each pair (:data:`PAIRS`) the photograph is stylised by plain gatys (painterly's
 defaults) and by each method under ``--photorealistic`` (gatys: Luan et al.'s two steps with
 the matting term; the one-pass methods: the fast smoothing of Li et al. 2018; all: the style's
-chroma last), and by adain with the exact smoothing. Each result's wall time, its
+chroma last), and by adain and wct with the exact smoothing. Each result's wall time, its
 edge correlation with the photograph (:func:`painterly.report.similarity.edge_agreement` at
 the output's size) and how far its colours moved towards the style's (:func:`colour_moved`)
 go to ``out/photoreal/results.jsonl`` as they are made, so a stopped run keeps them; the
@@ -54,6 +54,9 @@ WAYS = {
     "artflow --photorealistic": {"method": "artflow", "photorealistic": True},
     "adain --photorealistic --photo-smooth exact": {
         "method": "adain", "photorealistic": True, "photo_smooth": "exact",
+    },
+    "wct --photorealistic --photo-smooth exact": {
+        "method": "wct", "photorealistic": True, "photo_smooth": "exact",
     },
 }  # fmt: skip
 
