@@ -183,10 +183,19 @@ def test_the_page_takes_a_clip_shows_its_frames_as_they_finish_and_plays_the_res
         page.click("#start")
 
         page.wait_for_selector("#result-video", state="visible", timeout=300_000)
-        # The clip plays from the studio under the page's Content-Security-Policy.
-        page.wait_for_function(
-            "document.getElementById('result-video').readyState >= 1", timeout=60_000
+        # The clip plays from the studio under the page's Content-Security-Policy. (Waited on
+        # by its own event: wait_for_function with an expression polls through eval, which
+        # that policy forbids, so it failed whenever the first look came too early.)
+        loaded = page.evaluate(
+            """() => new Promise((resolve) => {
+                 const v = document.getElementById("result-video");
+                 if (v.readyState >= 1) return resolve(true);
+                 v.addEventListener("loadedmetadata", () => resolve(true), { once: true });
+                 v.addEventListener("error", () => resolve(false), { once: true });
+                 setTimeout(() => resolve(false), 60000);
+               })"""
         )
+        assert loaded, "the result video did not load"
         played = page.evaluate(
             """() => { const v = document.getElementById("result-video");
                        return [v.videoWidth, v.videoHeight, v.duration]; }"""
