@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     estimated = cost_of(plan)
     for s in estimated.stages:
         record("estimate", stage=s.index, output=s.output, tile=s.tile,
-               evaluations=s.evaluations, memory=s.memory, seconds=round(s.seconds, 1))  # fmt: skip
+               kept=plan.stages[s.index].kept, evaluations=s.evaluations, memory=s.memory,
+               seconds=round(s.seconds, 1))  # fmt: skip
     started = time.perf_counter()
     marks = {"stage": 0, "at": started}
     ticks: list[float] = []  # when each evaluation of the current stage ended

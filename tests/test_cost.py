@@ -5,7 +5,8 @@ import pytest
 import painterly
 from painterly.commands import main
 from painterly.config.options import Options
-from painterly.engine import cost
+from painterly.engine import cost, tiles
+from painterly.engine import plan as plans
 from painterly.methods import plan_of
 
 PROBE = cost.Probe(forward=1e-6, backward=3e-6)
@@ -31,15 +32,28 @@ def test_time_and_memory_grow_with_the_size(content_image, style_image):
 
 def test_a_tiled_stage_costs_its_margins_and_saves_memory(content_image, style_image):
     whole = _cost(content_image, style_image, size=512, scales="none", iterations=10, tile="off")
-    tiled = _cost(content_image, style_image, size=512, scales="none", iterations=10, tile=256)
-    (w,), (t,) = whole.stages, tiled.stages
-    assert w.tile is None and t.tile == 256
-    assert t.memory < w.memory
+    values = {"size": 512, "scales": "none", "iterations": 10, "tile": 256}
+    one = _plan_stage(content_image, style_image, **values)
+    # A budget with no room beside the stage's own need keeps one tile's graph; one with
+    # room for more keeps every tile's (four here), and the estimate says what each costs.
+    need = plans.tiled_need(one[0], one[1], 256)
+    each = tiles.window_bytes((512, 384), 256, list(Options().layers), "conv5_1")
+    tight = _cost(content_image, style_image, **values, max_memory=need)
+    roomy = _cost(content_image, style_image, **values, max_memory=need + 2 * 3 * each)
+    (w,), (t,), (r,) = whole.stages, tight.stages, roomy.stages
+    assert w.tile is None and t.tile == r.tile == 256
+    assert t.memory < w.memory and r.memory == t.memory + 3 * each
     # Four windows of 256 × 192 interiors with 80 px margins (cut at the image's edges),
-    # each run forward in pass 1 and forward and backward in pass 2.
+    # in pass 2 each run forward and backward; in pass 1 forward, but for those kept.
     read = 4 * (256 + 80) * (192 + 80)
-    assert t.seconds == pytest.approx(10 * read * (PROBE.forward + PROBE.backward), rel=1e-9)
-    assert t.seconds > w.seconds
+    assert t.seconds == pytest.approx(10 * read * (PROBE.forward * 3 / 4 + PROBE.backward))
+    assert r.seconds == pytest.approx(10 * read * PROBE.backward, rel=1e-9)
+    assert r.seconds > w.seconds
+
+
+def _plan_stage(content_image, style_image, **values):
+    plan = plan_of(content_image, [style_image], Options.build(**values))
+    return plan, plan.stages[-1]
 
 
 def test_a_one_pass_method_is_one_evaluation(content_image, style_image):

@@ -20,7 +20,7 @@ from PIL import Image
 import painterly.api
 from painterly.config.options import Options
 from painterly.controls.inputs import prepare_inputs
-from painterly.engine import plan, runtime
+from painterly.engine import runtime
 from painterly.engine.plan import resolve, working_sizes
 from painterly.errors import PainterlyError, printable
 from painterly.io import files, images
@@ -458,8 +458,7 @@ def test_printable_text_is_one_line_without_controls(text):
 
 
 def _plan_error(content_size, size, style_scale, free, monkeypatch, tile="auto"):
-    for module in (runtime, plan):  # where the plan and check_fits read what is free
-        monkeypatch.setattr(module, "available_bytes", lambda device: free)
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: free)
     options = Options.build(
         size=size, iterations=1, style_scale=style_scale, device="cpu", tile=tile
     )

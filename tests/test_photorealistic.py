@@ -13,7 +13,7 @@ from painterly.config.presets import PHOTO
 from painterly.controls.colour import from_array, to_array
 from painterly.controls.inputs import match_palette, prepare_inputs
 from painterly.controls.photoreal import matting_laplacian, smooth_fast
-from painterly.engine import losses, plan, runtime
+from painterly.engine import losses, runtime
 from painterly.engine.objective import content_laplacian
 from painterly.errors import PainterlyError
 from painterly.io.images import to_image, to_tensor
@@ -161,8 +161,7 @@ def test_photorealistic_options_are_refused_with_one_sentence(values, words):
 def test_a_laplacian_that_would_not_fit_is_refused_before_any_work(
     monkeypatch, content_image, values, free, words
 ):
-    for module in (runtime, plan):  # where the plan and check_fits read what is free
-        monkeypatch.setattr(module, "available_bytes", lambda device: free)
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: free)
     with pytest.raises(PainterlyError, match=words) as caught:
         run(content_image, content_image, Options.build(**values))
     assert "\n" not in str(caught.value)

@@ -13,6 +13,7 @@ from painterly.commands import main
 from painterly.config.options import Options
 from painterly.controls.inputs import prepare_inputs
 from painterly.engine import plan as plans
+from painterly.engine import runtime
 from painterly.errors import PainterlyError
 from painterly.io.images import to_tensor
 from painterly.methods import adain, artflow, feedforward, wct
@@ -152,11 +153,11 @@ def test_a_given_tile_tiles_a_larger_pass_only(content_image, style_image):
 def test_auto_tiles_a_pass_only_when_it_would_not_fit(content_image, style_image, monkeypatch):
     output, styles = (1024, 768), ((1024, 640),)
     need = pass_bytes(output, styles, 512, 64)
-    monkeypatch.setattr(plans, "available_bytes", lambda device: need)
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: need)
     stage = _plan(content_image, style_image, size=1024).stages[0]
     assert stage.output == output and 512 <= stage.tile < 1024
     assert pass_bytes(output, styles, stage.tile + 8, 64) > need
-    monkeypatch.setattr(plans, "available_bytes", lambda device: need // 20)
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: need // 20)
     with pytest.raises(PainterlyError, match="even in 128-px tiles") as error:
         _plan(content_image, style_image, size=1024)
     assert "\n" not in str(error.value)

@@ -51,9 +51,9 @@ def test_tiled_loss_and_gradient_equal_the_untiled_ones(
     targets = _targets(encoder, content_image, style_image, options)
     image = torch.rand(1, 3, SIZE[1], SIZE[0], generator=torch.Generator().manual_seed(1))
     whole, grad = _loss_and_gradient(Objective(encoder, targets, options, torch.float32), image)
-    for tile in (32, 48, 80):
-        tiled = TiledObjective(encoder, targets, options, torch.float32, tile)
-        assert len(tiles.windows(SIZE[1], SIZE[0], tile, list(options.layers))) > 1
+    for tile, kept in ((32, 1), (48, 3), (80, 99)):  # kept: one graph, some, every tile's
+        tiled = TiledObjective(encoder, targets, options, torch.float32, tile, kept)
+        assert len(tiles.windows(SIZE[1], SIZE[0], tile, list(options.layers))) > 3
         for _ in range(2):  # two evaluations: two random shifts of the grid
             losses, tiled_grad = _loss_and_gradient(tiled, image)
             for name, value in whole.items():
@@ -77,11 +77,12 @@ def test_tiled_guided_style_loss_equals_the_untiled_one(
     assert targets.styles[0].guides is not None
     image = torch.rand(1, 3, SIZE[1], SIZE[0], generator=torch.Generator().manual_seed(2))
     whole, grad = _loss_and_gradient(Objective(encoder, targets, options, torch.float32), image)
-    tiled, tiled_grad = _loss_and_gradient(
-        TiledObjective(encoder, targets, options, torch.float32, 48), image
-    )
-    assert tiled["style"] == pytest.approx(whole["style"], rel=1e-5)
-    torch.testing.assert_close(tiled_grad, grad, rtol=1e-4, atol=1e-5 * grad.abs().max())
+    for kept in (1, 2):
+        tiled, tiled_grad = _loss_and_gradient(
+            TiledObjective(encoder, targets, options, torch.float32, 48, kept), image
+        )
+        assert tiled["style"] == pytest.approx(whole["style"], rel=1e-5)
+        torch.testing.assert_close(tiled_grad, grad, rtol=1e-4, atol=1e-5 * grad.abs().max())
 
 
 def test_grams_from_partial_sums_equal_the_whole_images(encoder, content_image):
@@ -166,6 +167,48 @@ def test_cli_refuses_a_bad_tile(image_files, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "value, expected",
+    [("auto", "auto"), ("6GiB", 6 * 2**30), ("6g", 6 * 2**30), (" 6 GB ", 6 * 10**9),
+     ("1500MiB", 1500 * 2**20), ("0.5T", 2**39), (2**30, 2**30), ("268435456", 2**28)],
+)  # fmt: skip
+def test_max_memory_reads_sizes_with_units(value, expected):
+    assert Options(max_memory=value).max_memory == expected
+
+
+@pytest.mark.parametrize("value", ["big", "6 parsecs", "-1G", "1K", "2PiB", True, 1.5, "G", ""])
+def test_bad_max_memory_values_are_refused_in_one_sentence(value):
+    with pytest.raises(PainterlyError, match="^max memory must") as error:
+        Options(max_memory=value)
+    assert "\n" not in str(error.value)
+
+
+def test_max_memory_bounds_what_the_plan_uses(content_image, style_image):
+    (style,) = _plan(content_image, style_image, size=1024, scales="none").stages[-1].styles
+    history = plans.tiled_history(Options())
+    need = tiles.tiled_bytes(
+        (1024, 768), 512, list(Options().layers), "conv5_1", ["conv4_2"], history, style
+    )
+    stage = _plan(content_image, style_image, size=1024, scales="none", max_memory=need).stages[0]
+    assert stage.tile is not None and 512 <= stage.tile < 1024 and stage.kept == 1
+    with pytest.raises(PainterlyError, match="allowed by --max-memory; lower --tile") as error:
+        _plan(content_image, style_image, size=1024, scales="none", tile=1000, max_memory=need)
+    assert "\n" not in str(error.value)
+    with pytest.raises(PainterlyError, match="GiB allowed by --max-memory even in 128-px tiles"):
+        _plan(content_image, style_image, size=1024, scales="none", max_memory="300MiB")
+
+
+def test_cli_refuses_a_run_over_max_memory(image_files, tmp_path, capsys):
+    content, style = image_files
+    out = tmp_path / "out.png"
+    argv = [str(content), str(style), "-o", str(out), "--size", "4000", "--max-memory", "1G",
+            "--tile", "off"]  # fmt: skip
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "allowed by --max-memory" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def _plan(content_image, style_image, **values):
     options = Options.build(**values)
     inputs = prepare_inputs(content_image, [style_image], options)
@@ -187,8 +230,7 @@ def test_auto_tiles_a_stage_only_when_it_would_not_fit(content_image, style_imag
     )
     from painterly.engine import runtime
 
-    for module in (plans, runtime):
-        monkeypatch.setattr(module, "available_bytes", lambda device: need)
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: need)
     plan = _plan(content_image, style_image, size=1024, scales="none")
     assert plan.stages[-1].tile is not None and 512 <= plan.stages[-1].tile < 1024
     with pytest.raises(PainterlyError, match="largest size that fits"):

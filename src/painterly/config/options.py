@@ -219,6 +219,35 @@ def _tile(value: Any) -> int | str:
     return read_integer(value, "tile", MIN_TILE, MAX_SIZE)
 
 
+MIN_MEMORY = 256 * 2**20
+"""Smallest ``max_memory``: below it not even the network and PyTorch fit."""
+MAX_MEMORY = 2**50
+_MEMORY_UNITS = {
+    "": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
+    "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40,
+}  # fmt: skip
+_MEMORY_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+
+def _memory(value: Any) -> int | str:
+    """``auto`` or a number of bytes from 256 MiB to 1 PiB, from an int or a text such as
+    ``6GiB``, ``6G`` (binary, as ``free -h`` shows), ``6GB`` (decimal) or ``1500MiB``."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else ""
+    match = _MEMORY_TEXT.fullmatch(text) if not isinstance(value, bool) else None
+    if not match or match[2] not in _MEMORY_UNITS:
+        raise PainterlyError(
+            f"max memory must be auto or a size such as 6GiB, 6G or 1500MiB, not {shown(value)}"
+        )
+    size = float(match[1]) * _MEMORY_UNITS[match[2]]
+    if not MIN_MEMORY <= size <= MAX_MEMORY:
+        raise PainterlyError(
+            f"max memory must be at least 256MiB and at most 1PiB, not {shown(value)}"
+        )
+    return int(size)
+
+
 def _opt(default: Any, help: str, **meta: Any) -> Any:
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata={"help": help, **meta})
@@ -453,6 +482,14 @@ class Options:
         "whole)",
         metavar="auto|off|PIXELS",
     )
+    max_memory: int | str = _opt(
+        "auto",
+        "the most memory a run may plan to use: auto (what is free when it starts) or a size "
+        "such as 6GiB, 6G or 1500MiB; --tile auto picks tiles to fit it, and a tiled stage "
+        "keeps the network's pass over as many tiles as fit it beside the rest, instead of "
+        "running them twice per evaluation",
+        metavar="auto|SIZE",
+    )
     bit_depth: int = _opt(
         8,
         "bits per channel of the output file: 8, or 16 for print (.png or .tif; the result's "
@@ -524,6 +561,7 @@ class Options:
         set_(self, "device", _device(self.device))
         set_(self, "precision", read_choice(self.precision, "precision", PRECISIONS))
         set_(self, "tile", _tile(self.tile))
+        set_(self, "max_memory", _memory(self.max_memory))
         set_(self, "weights", read_path(self.weights, "weights"))
         set_(self, "transform", read_choice(self.transform, "transform", TRANSFORMS))
         set_(self, "photo_smooth", read_choice(self.photo_smooth, "photo smooth", SMOOTHING))

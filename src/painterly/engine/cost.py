@@ -3,9 +3,10 @@
 The time comes from a probe, one evaluation of the network timed at :data:`PROBE` pixels
 on the plan's device and precision, scaled by the pixels each evaluation of a stage runs
 the network on: the image's for a whole stage, the tiles' windows (margins included) for a
-tiled one, where the first pass also runs each window forward once. The memory is the
-plan's own estimate (:mod:`painterly.engine.plan`, :mod:`painterly.engine.tiles`,
-:mod:`painterly.methods.tiled`), the network's and PyTorch's share included. Both are
+tiled one, where the first pass also runs forward each window that does not keep its graph
+for the second. The memory is the plan's own estimate (:mod:`painterly.engine.plan`,
+:mod:`painterly.engine.tiles`, :mod:`painterly.methods.tiled`), the network's and
+PyTorch's share included. Both are
 estimates: time grows a little faster than the pixels on a CPU whose caches a small probe
 fits.
 """
@@ -152,14 +153,17 @@ def estimate(plan: Plan, measured: Probe, tiles: Callable[[StagePlan], list[Wind
             pixels_fwd, pixels_bwd = (w * h, 0) if one_pass else (0, w * h)
         else:
             memory = stage_memory(plan, stage)
-            read = sum(_pixels(window) for window in tiles(stage))
+            grid = tiles(stage)
+            read = sum(_pixels(window) for window in grid)
             # An optimisation's pass 1 runs each window forward, its pass 2 forward and
-            # backward. A one-pass method's probe is a whole pass: two encodings (content
+            # backward, but for the kept tiles, whose pass 1 is pass 2's forward (the last
+            # of the grid). A one-pass method's probe is a whole pass: two encodings (content
             # and style) and a decoding, about what its two passes over the content's
             # windows cost; each style is encoded tile by tile as well, a third of that.
             spread = read / (w * h)
             styles = round(sum(sw * sh for sw, sh in stage.styles) * spread / 3)
-            pixels_fwd, pixels_bwd = (read + styles, 0) if one_pass else (read, read)
+            rerun = sum(_pixels(window) for window in grid[: max(0, len(grid) - stage.kept)])
+            pixels_fwd, pixels_bwd = (read + styles, 0) if one_pass else (rerun, read)
         seconds = pixels_fwd * measured.forward + pixels_bwd * measured.backward
         evaluations = 1 if one_pass else stage.iterations
         stages.append(
@@ -173,7 +177,7 @@ def stage_memory(plan: Plan, stage: StagePlan) -> int:
     """The memory estimate of a tiled stage: an optimisation's or a one-pass method's."""
     assert stage.tile is not None
     if plan.network.history:
-        return tiled_need(plan, stage, stage.tile)
+        return tiled_need(plan, stage, stage.tile, stage.kept)
     from painterly.methods.tiled import pass_bytes
 
     return pass_bytes(stage.output, stage.styles, stage.tile, plan.network.reach)

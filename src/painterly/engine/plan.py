@@ -21,8 +21,9 @@ from painterly.controls.inputs import Inputs
 from painterly.controls.photoreal import check_laplacian_fits
 from painterly.engine.runtime import (
     GIB,
-    available_bytes,
+    Budget,
     check_fits,
+    memory_budget,
     resolve_precision,
     run_bytes,
     select_device,
@@ -60,6 +61,9 @@ class StagePlan:
     tile: int | None = None
     """The side of the tiles it is optimised in (:mod:`painterly.engine.tiling`), or None
     when the stage is optimised whole."""
+    kept: int = 1
+    """How many tiles of a tiled optimisation keep their first pass's graph for the second
+    (:class:`painterly.engine.tiling.TiledObjective`): one costs nothing, more what fits."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,10 @@ class Plan:
             self.network.min_side,
         )  # fmt: skip
         return StagePlan(index, size, iterations, output, styles)
+
+    def budget(self) -> Budget:
+        """The memory this run may plan to use (:func:`memory_budget`)."""
+        return memory_budget(self.device, self.options.max_memory)
 
     def fits(self, size: int) -> bool:
         """Whether every image keeps ``network.min_side`` pixels a side at ``size`` px."""
@@ -181,7 +189,8 @@ def _tiled(plan: Plan, stage: StagePlan) -> StagePlan:
         run, style = run_bytes(
             stage.output, _largest(stage.styles), plan.last_layer, plan.network.history
         )
-        free = available_bytes(plan.device)
+        budget = plan.budget()
+        free = budget.bytes
         if free is None or run + style <= free or not tiling.tileable(o):
             return stage  # whole: what cannot be tiled is refused as untiled, by its size
         best = tiling.best_tile(
@@ -200,11 +209,27 @@ def _tiled(plan: Plan, stage: StagePlan) -> StagePlan:
                 )  # fmt: skip
                 return sum(whole) <= free or smallest <= free
 
-            raise _too_large(plan, stage, free, "stage", whole_or_tiled)
+            raise _too_large(plan, stage, budget, "stage", whole_or_tiled)
         tile = best
     tiling.check_tileable(o)
     _check_tiled(plan, stage, tile)
-    return dataclasses.replace(stage, tile=tile)
+    return dataclasses.replace(stage, tile=tile, kept=_kept(plan, stage, tile))
+
+
+def _kept(plan: Plan, stage: StagePlan, tile: int) -> int:
+    """How many tiles of ``stage`` in ``tile``-px tiles keep their first pass's graph: one
+    always (pass 2 holds one graph anyway), and as many more as fit in half the budget left
+    beside the stage's own need, each counted as a window's whole backpropagation."""
+    from painterly.engine import tiles as tiling
+
+    count = tiling.tile_count(stage.output, tile, list(plan.options.layers))
+    free = plan.budget().bytes
+    if free is None or count == 1:
+        return 1
+    # Half of what is spare: the estimates run low in the middle of a schedule (docs/huge.md).
+    spare = (free - tiled_need(plan, stage, tile)) // 2
+    each = tiling.window_bytes(stage.output, tile, list(plan.options.layers), plan.last_layer)
+    return max(1, min(count, 1 + spare // each))
 
 
 def _tiled_pass(plan: Plan, stage: StagePlan) -> StagePlan:
@@ -214,7 +239,8 @@ def _tiled_pass(plan: Plan, stage: StagePlan) -> StagePlan:
     from painterly.methods.tiled import pass_bytes
 
     o, edge, step = plan.options, plan.network.reach, plan.network.min_side
-    free = available_bytes(plan.device)
+    budget = plan.budget()
+    free = budget.bytes
     if isinstance(o.tile, int):
         if max(stage.output) <= o.tile:
             return stage
@@ -234,20 +260,20 @@ def _tiled_pass(plan: Plan, stage: StagePlan) -> StagePlan:
                 smallest = pass_bytes(at.output, at.styles, MIN_TILE, edge)
                 return sum(whole) <= free or smallest <= free
 
-            raise _too_large(plan, stage, free, "pass", whole_or_tiled)
+            raise _too_large(plan, stage, budget, "pass", whole_or_tiled)
         tile = max(fitting)
     need = pass_bytes(stage.output, stage.styles, tile, edge)
     if free is not None and need > free:
         w, h = stage.output
         raise PainterlyError(
             f"a {w}×{h} pass in {tile}-px tiles needs about {need / GIB:.1f} GiB but only "
-            f"{free / GIB:.1f} GiB is free on {plan.device.type}; lower --tile or --size"
+            f"{free / GIB:.1f} GiB is {budget.where}; lower --tile or --size"
         )
     return dataclasses.replace(stage, tile=tile)
 
 
 def _too_large(
-    plan: Plan, stage: StagePlan, free: int, what: str, fits: Callable[[StagePlan], bool]
+    plan: Plan, stage: StagePlan, budget: Budget, what: str, fits: Callable[[StagePlan], bool]
 ) -> PainterlyError:
     """The refusal of a ``stage`` that does not fit in ``free`` bytes even in the smallest
     tiles, with the largest size that does (``fits`` tells, whole or tiled), never one
@@ -256,8 +282,8 @@ def _too_large(
 
     w, h = stage.output
     head = (
-        f"a {w}×{h} {what} does not fit in the {free / GIB:.1f} GiB free on "
-        f"{plan.device.type} even in {MIN_TILE}-px tiles"
+        f"a {w}×{h} {what} does not fit in the {(budget.bytes or 0) / GIB:.1f} GiB "
+        f"{budget.where} even in {MIN_TILE}-px tiles"
     )
     smallest = _bisect(1, stage.size, plan.fits)
     if not fits(plan.stage(smallest, 1)):
@@ -282,26 +308,28 @@ def tiled_history(options: Options) -> int:
     return history_pairs(options.optimizer, options.pyramid, TILED_HISTORY)
 
 
-def tiled_need(plan: Plan, stage: StagePlan, tile: int) -> int:
-    """The memory estimate of ``stage`` optimised in ``tile``-px tiles."""
+def tiled_need(plan: Plan, stage: StagePlan, tile: int, kept: int = 1) -> int:
+    """The memory estimate of ``stage`` optimised in ``tile``-px tiles, ``kept`` of which
+    keep their first pass's graph."""
     from painterly.engine.tiles import tiled_bytes
 
     o = plan.options
     return tiled_bytes(
         stage.output, tile, list(o.layers), plan.last_layer, list(o.content_layers),
-        tiled_history(o), _largest(stage.styles),
+        tiled_history(o), _largest(stage.styles), kept,
     )  # fmt: skip
 
 
 def _check_tiled(plan: Plan, stage: StagePlan, tile: int) -> None:
     """Refuse a tiled stage that would not fit, with what to lower."""
     need = tiled_need(plan, stage, tile)
-    free = available_bytes(plan.device)
+    budget = plan.budget()
+    free = budget.bytes
     if free is not None and need > free:
         w, h = stage.output
         raise PainterlyError(
             f"a {w}×{h} stage in {tile}-px tiles needs about {need / GIB:.1f} GiB but only "
-            f"{free / GIB:.1f} GiB is free on {plan.device.type}; lower --tile or --size"
+            f"{free / GIB:.1f} GiB is {budget.where}; lower --tile or --size"
         )
 
 
@@ -317,7 +345,7 @@ def _check_laplacians(plan: Plan) -> None:
     if o.photo_smooth == "exact":
         needs.append((plan.stages[-1].output, "--photo-smooth exact"))
     if needs:
-        free = available_bytes(torch.device("cpu"))
+        free = memory_budget(torch.device("cpu"), o.max_memory).bytes
         for (width, height), what in needs:
             check_laplacian_fits(width, height, what, free)
 
@@ -367,7 +395,7 @@ def _check_memory(plan: Plan) -> None:
 
     check_fits(
         biggest.output, largest_style, plan.last_layer, plan.network.history, plan.device,
-        advice, style_advice,
+        advice, style_advice, o.max_memory,
     )  # fmt: skip
 
 

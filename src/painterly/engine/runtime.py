@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -134,6 +135,23 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The memory a run may plan to use (``bytes``, None when it cannot be told) and how a
+    message names it (``where``: "free on cpu", or "allowed by --max-memory")."""
+
+    bytes: int | None
+    where: str
+
+
+def memory_budget(device: torch.device, cap: int | str = "auto") -> Budget:
+    """What is free on ``device``, or ``cap`` (``--max-memory``) bytes if that is less."""
+    free = available_bytes(device)
+    if isinstance(cap, int) and (free is None or cap < free):
+        return Budget(cap, "allowed by --max-memory")
+    return Budget(free, f"free on {device.type}")
+
+
 def run_bytes(
     output: tuple[int, int], style: tuple[int, int], last_layer: str, history: int
 ) -> tuple[int, int]:
@@ -157,6 +175,7 @@ def check_fits(
     device: torch.device,
     advice: Callable[[float], str],
     style_advice: Callable[[float], str | None] | None = None,
+    cap: int | str = "auto",
 ) -> None:
     """Raise PainterlyError if the run would not fit (:func:`run_bytes`), ending with what
     to change.
@@ -169,7 +188,8 @@ def check_fits(
     """
     run, style_part = run_bytes(output, style, last_layer, history)
     need = run + style_part
-    free = available_bytes(device)
+    budget = memory_budget(device, cap)
+    free = budget.bytes
     if free is None or need <= free:
         return
     # Memory grows with the pixel count, so the sides shrink with its square root.
@@ -179,5 +199,5 @@ def check_fits(
     w, h = output
     raise PainterlyError(
         f"a {w}×{h} run needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB "
-        f"is free on {device.type}; {text or advice((free / need) ** 0.5)}"
+        f"is {budget.where}; {text or advice((free / need) ** 0.5)}"
     )

@@ -135,8 +135,9 @@ class Session:
         """The objective of ``stage``: tile by tile when the plan tiles it."""
         if stage.tile is not None:
             return TiledObjective(
-                self.encoder, self.targets(stage), options, self.plan.dtype, stage.tile
-            )
+                self.encoder, self.targets(stage), options, self.plan.dtype, stage.tile,
+                stage.kept,
+            )  # fmt: skip
         return Objective(self.encoder, self.targets(stage), options, self.plan.dtype)
 
     def start(

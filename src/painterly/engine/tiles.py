@@ -12,7 +12,7 @@ import torch
 
 from painterly.config.options import MIN_TILE, Options
 from painterly.engine import losses
-from painterly.engine.runtime import autocast, optimization_bytes
+from painterly.engine.runtime import PROCESS_BYTES, autocast, optimization_bytes
 from painterly.errors import PainterlyError
 from painterly.models.vgg import LAYER_NAMES, VGG19, layer_channels, layer_stride
 
@@ -209,20 +209,35 @@ def tiled_bytes(
     content_layers: Sequence[str],
     history: int,
     style: tuple[int, int] = (0, 0),
+    kept: int = 1,
 ) -> int:
     """Peak memory of a tiled stage at ``output`` (width, height), in bytes (an estimate):
     one window's backpropagation (:func:`painterly.engine.runtime.optimization_bytes` of a
-    tile with its margins, no history), the image-sized vectors (L-BFGS's ``history`` pairs,
-    the image, its gradient and working copies), the content targets and the largest
-    ``style`` image (its Grams are read tile by tile, but the image is held whole)."""
+    tile with its margins, no history) and the graphs of the ``kept`` − 1 further tiles
+    that keep theirs (:func:`window_bytes` each), the image-sized vectors (L-BFGS's
+    ``history`` pairs, the image, its gradient and working copies), the content targets
+    and the largest ``style`` image (its Grams are read tile by tile, but the image is
+    held whole)."""
+    w, h = output
+    window = window_bytes(output, tile, layers, last_layer)
+    pixels = 3 * h * w
+    targets = sum(layer_channels(n) * math.prod(layer_shape(h, w, n)) for n in content_layers)
+    return (
+        PROCESS_BYTES + kept * window + 4 * ((2 * history + 10) * pixels + targets)
+        + STYLE_BYTES * math.prod(style)
+    )  # fmt: skip
+
+
+def window_bytes(output: tuple[int, int], tile: int, layers: Sequence[str], last_layer: str) -> int:
+    """The memory of one window's backpropagation in ``tile``-px tiles of an ``output``
+    (width, height) image, without the process's own share: what each tile that keeps its
+    graph between the passes adds (counted whole, although a kept graph has no gradients
+    yet, since the estimates run low in the middle of a schedule, docs/huge.md)."""
     w, h = output
     edge, step = margin(layers), alignment(layers)
     side = max(step, tile // step * step)
     window_h, window_w = min(h, side + 2 * edge), min(w, side + 2 * edge)
-    window = optimization_bytes(window_h, window_w, last_layer, 0)
-    pixels = 3 * h * w
-    targets = sum(layer_channels(n) * math.prod(layer_shape(h, w, n)) for n in content_layers)
-    return window + 4 * ((2 * history + 10) * pixels + targets) + STYLE_BYTES * math.prod(style)
+    return optimization_bytes(window_h, window_w, last_layer, 0) - PROCESS_BYTES
 
 
 STYLE_BYTES = 16

@@ -84,11 +84,18 @@ class TiledObjective(Objective):
     temporaries are small beside one tile's activations."""
 
     def __init__(
-        self, encoder: VGG19, targets: Targets, options: Options, dtype: torch.dtype, tile: int
+        self,
+        encoder: VGG19,
+        targets: Targets,
+        options: Options,
+        dtype: torch.dtype,
+        tile: int,
+        kept: int = 1,
     ) -> None:
         check_tileable(options)
         super().__init__(encoder, targets, options, dtype)
         self.tile = tile
+        self.kept = max(1, kept)
         self.grid = torch.Generator().manual_seed(options.seed)
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -110,62 +117,116 @@ class TiledObjective(Objective):
         return dy, dx
 
     def evaluate(self, image: torch.Tensor) -> tuple[float, float, torch.Tensor]:
-        """(α·L_content, β·L_style, their gradient with respect to ``image``)."""
+        """(α·L_content, β·L_style, their gradient with respect to ``image``).
+
+        The last :attr:`kept` tiles of pass 1 run with gradients and keep their graphs, so
+        that pass 2 only backpropagates them (the first of them costs no memory beyond the
+        one graph pass 2 holds anyway); the others are run again."""
         o = self.options
         h, w = image.shape[2:]
         grid = windows(h, w, self.tile, self.layers, self.shift())
-        grams = self.gram_pass(image, grid)
+        held = grid[max(0, len(grid) - self.kept) :]
+        grams, graphs = self.gram_pass(image, grid[: len(grid) - len(held)], held)
         style, pulls = self.style_pulls(grams, h * w)
         grad = torch.zeros_like(image, dtype=torch.float32)
         content = 0.0
-        for window in grid:
-            piece = image[..., window.rows, window.columns].detach().requires_grad_(True)
-            with torch.enable_grad():
-                with autocast(image.device, self.dtype):
-                    features = self.encoder(piece, list(self.layers))
-                inner = {
-                    n: interior(f, *window.interior(layer_stride(n))) for n, f in features.items()
-                }
-                term = o.content_weight * self.content_part(inner, window)
-                surrogate = term + self.style_part(inner, window, pulls)
-                if surrogate.requires_grad:
-                    surrogate.backward()
-            content += term.item()
-            assert piece.grad is not None or not surrogate.requires_grad
-            if piece.grad is not None:
-                grad[..., window.rows, window.columns] += piece.grad
+        while graphs:  # the kept tiles first, so their graphs are gone before any rerun
+            window, piece, inner, partials = graphs.pop()
+            content += self.backpropagate(piece, inner, partials, window, pulls, grad)
+        for window in grid[: len(grid) - len(held)]:
+            piece, inner, partials = self.tile_pass(image, window, self.layers, grad=True)
+            content += self.backpropagate(piece, inner, partials, window, pulls, grad)
         return content, o.style_weight * style, grad.to(image.dtype)
 
-    def gram_pass(self, image: torch.Tensor, grid: list[Window]) -> list[dict[str, torch.Tensor]]:
+    def tile_pass(
+        self, image: torch.Tensor, window: Window, layers: tuple[str, ...] | list[str], grad: bool
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """One window through the network: its pixels, its interior's features at
+        ``layers`` and its partial (guided) Grams per region at the style layers; with
+        ``grad``, all three joined by the graph pass 2 backpropagates."""
+        piece = image[..., window.rows, window.columns].detach()
+        if not grad:
+            with torch.inference_mode(), autocast(image.device, self.dtype):
+                features = self.encoder(piece, list(layers))
+                return piece, {}, self.partials(features, window, interior_of=True)
+        piece.requires_grad_(True)
+        with torch.enable_grad():
+            with autocast(image.device, self.dtype):
+                features = self.encoder(piece, list(layers))
+            inner = {n: interior(f, *window.interior(layer_stride(n))) for n, f in features.items()}
+            return piece, inner, self.partials(inner, window, interior_of=False)
+
+    def partials(
+        self, features: dict[str, torch.Tensor], window: Window, interior_of: bool
+    ) -> list[dict[str, torch.Tensor]]:
+        """Each region's partial Grams of one tile at the style layers, from the window's
+        features (``interior_of``: cut to the interior here) or from the interior's."""
+        names = list(self.options.style_layers)
+        out = []
+        for region in self.targets.styles:
+            grams = {}
+            for name in names:
+                f = features[name]
+                if interior_of:
+                    f = f[(..., *window.interior(layer_stride(name)))]
+                if region.guides is not None:
+                    positions = window.positions(layer_stride(name))
+                    f = f * region.guides[name][(..., *positions)].to(f.dtype)
+                grams[name] = losses.gram_matrix(f)
+            out.append(grams)
+        return out
+
+    def backpropagate(
+        self,
+        piece: torch.Tensor,
+        inner: dict[str, torch.Tensor],
+        partials: list[dict[str, torch.Tensor]],
+        window: Window,
+        pulls: list[dict[str, torch.Tensor]],
+        grad: torch.Tensor,
+    ) -> float:
+        """Pass 2 for one tile: backpropagate its surrogate (its content term plus
+        Σ_r Σ_l ⟨∂(β·L_style)/∂G^l_r, G^l_r,t⟩) and add its pixels' gradient into ``grad``;
+        returns its α·L_content share."""
+        with torch.enable_grad():
+            term = self.options.content_weight * self.content_part(inner, window)
+            surrogate = term
+            for pull, grams in zip(pulls, partials, strict=True):
+                for name, g in pull.items():
+                    surrogate = surrogate + (g * grams[name]).sum()
+            if surrogate.requires_grad:
+                surrogate.backward()
+        if piece.grad is not None:
+            grad[..., window.rows, window.columns] += piece.grad
+        return term.item()
+
+    def gram_pass(
+        self, image: torch.Tensor, rerun: list[Window], held: list[Window]
+    ) -> tuple[
+        list[dict[str, torch.Tensor]],
+        list[tuple[Window, torch.Tensor, dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]],
+    ]:
         """Pass 1: each region's G^l of the whole image (guided by the region's T^l), summed
-        from the tiles' interiors."""
+        from the tiles' interiors — the ``rerun`` tiles without gradients, the ``held`` ones
+        with them, whose graphs are returned for pass 2."""
         names = list(self.options.style_layers)
         sums: list[dict[str, torch.Tensor]] = [{} for _ in self.targets.styles]
-        if not names:
-            return sums
-        for window in grid:
-            piece = image[..., window.rows, window.columns].detach()
-            with torch.inference_mode(), autocast(image.device, self.dtype):
-                features = self.encoder(piece, names)
-                for total, region in zip(sums, self.targets.styles, strict=True):
-                    for name in names:
-                        g = self.partial_gram(features[name], window, name, region.guides)
-                        total[name] = g if name not in total else total[name] + g
-        return sums
+        graphs = []
 
-    def partial_gram(
-        self,
-        features: torch.Tensor,
-        window: Window,
-        name: str,
-        guides: dict[str, torch.Tensor] | None,
-    ) -> torch.Tensor:
-        """One tile's (guided) G^l from its interior's features at layer ``name``."""
-        stride = layer_stride(name)
-        f = features[(..., *window.interior(stride))]
-        if guides is not None:
-            f = f * guides[name][(..., *window.positions(stride))].to(f.dtype)
-        return losses.gram_matrix(f)
+        def add(partials: list[dict[str, torch.Tensor]]) -> None:
+            for total, grams in zip(sums, partials, strict=True):
+                for name, g in grams.items():
+                    g = g.detach()
+                    total[name] = g if name not in total else total[name] + g
+
+        if names:
+            for window in rerun:
+                add(self.tile_pass(image, window, names, grad=False)[2])
+        for window in held:
+            piece, inner, partials = self.tile_pass(image, window, self.layers, grad=True)
+            add(partials)
+            graphs.append((window, piece, inner, partials))
+        return sums, graphs
 
     def style_pulls(
         self, grams: list[dict[str, torch.Tensor]], pixels: int
@@ -195,24 +256,6 @@ class TiledObjective(Objective):
             (o.style_weight * total).backward()
         pulls = [{n: g.grad for n, g in r.items() if g.grad is not None} for r in leaves]
         return total.item(), pulls
-
-    def style_part(
-        self,
-        features: dict[str, torch.Tensor],
-        window: Window,
-        pulls: list[dict[str, torch.Tensor]],
-    ) -> torch.Tensor:
-        """Σ_r Σ_l ⟨∂(β·L_style)/∂G^l_r, G^l_r,t⟩: backpropagated, this tile's part of the
-        style gradient (``features`` are the interior's)."""
-        total = torch.zeros(())
-        for pull, region in zip(pulls, self.targets.styles, strict=True):
-            for name, g in pull.items():
-                f = features[name]
-                if region.guides is not None:
-                    positions = window.positions(layer_stride(name))
-                    f = f * region.guides[name][(..., *positions)].to(f.dtype)
-                total = total + (g * losses.gram_matrix(f)).sum()
-        return total
 
     def content_part(self, features: dict[str, torch.Tensor], window: Window) -> torch.Tensor:
         """This tile's share of Σ_l w_l L_content: the convention's term on the interior,

@@ -158,10 +158,14 @@ def tell_tiles(plan: Plan) -> None:
             continue
         w, h = stage.output
         count = tile_count(stage.output, stage.tile, list(plan.options.layers))
+        held = (
+            f" ({stage.kept} kept between the passes)" if 1 < stage.kept < count
+            else " (all kept between the passes)" if stage.kept == count > 1 else ""
+        )  # fmt: skip
         warnings.warn(
             Note(
                 f"stage {stage.index + 1} ({w}×{h}) is optimised in {count} tiles of at most "
-                f"{stage.tile} px, with the whole image's loss; about "
+                f"{stage.tile} px{held}, with the whole image's loss; about "
                 f"{stage_cost.memory / GIB:.1f} GiB and {cost.duration(stage_cost.seconds)}"
             ),
             stacklevel=2,
