@@ -61,10 +61,11 @@ def test_plan_stages_follow_the_size_side_and_style_scale(content_image, style_i
 
 def test_the_memory_advice_names_the_schedules_own_knob(monkeypatch, content_image, style_image):
     monkeypatch.setattr(runtime, "available_bytes", lambda device: 10**8)
+    # Untiled (with tiles, 0.1 GiB is too little for any size these images allow).
     with pytest.raises(PainterlyError, match=r"is about --size \d+$"):
-        _plan(content_image, style_image, size=1024)
+        _plan(content_image, style_image, size=1024, tile="off")
     with pytest.raises(PainterlyError, match=r"largest stage that fits .* lower it in --scales"):
-        _plan(content_image, style_image, scales="256:10,1024:5")
+        _plan(content_image, style_image, scales="256:10,1024:5", tile="off")
 
 
 def test_progress_carries_the_stage_beside_the_global_count(content_image, style_image):

@@ -12,6 +12,12 @@ One evaluation makes two passes over a grid of tiles:
    (with their margins) lie. Since L depends on the tiles only through Σ_t G^l_t, the sum
    of the tiles' gradients is the whole image's gradient.
 
+Running a tile twice is the price of holding one tile's activations at a time. Where the
+memory allows more, the last tiles of pass 1 run with gradients instead and keep their
+graphs, which pass 2 backpropagates first, so that those tiles run once
+(:attr:`TiledObjective.kept`, chosen by the plan: every tile at a size that fits whole,
+where tiling then costs only its margins).
+
 Each tile is read with a margin of the receptive field the deepest layer needs
 (:func:`margin`), and only the features of its interior are used, so every feature equals
 the untiled network's: the tiled loss and gradient are the untiled ones up to float
@@ -21,9 +27,9 @@ tile coincide with the whole image's. The grid moves by a random offset at every
 evaluation (the "roll" of crowsonkb's Caffe ``style_transfer``), so that the rounding
 differences, too, never stay at one place.
 
-Peak memory is then that of one tile's backpropagation plus the image-sized vectors
-(the image, its gradient, L-BFGS's history) and the content targets, instead of growing
-with the whole image's activations (:func:`tiled_bytes`).
+Peak memory is then that of one tile's backpropagation (and of the kept graphs) plus the
+image-sized vectors (the image, its gradient, L-BFGS's history) and the content targets,
+instead of growing with the whole image's activations (:func:`tiled_bytes`).
 """
 
 from __future__ import annotations
@@ -79,9 +85,9 @@ def interior(features: torch.Tensor, rows: slice, columns: slice) -> torch.Tenso
 
 class TiledObjective(Objective):
     """The :class:`Objective` of one stage, evaluated tile by tile (see the module
-    docstring): the same terms, the same numbers up to float rounding, in the memory of one
-    ``tile``-pixel tile. The TV term is computed on the whole image, whose few image-sized
-    temporaries are small beside one tile's activations."""
+    docstring): the same terms, the same numbers up to float rounding, in the memory of
+    ``kept`` ``tile``-pixel tiles (at least one). The TV term is computed on the whole image,
+    whose few image-sized temporaries are small beside one tile's activations."""
 
     def __init__(
         self,
