@@ -289,7 +289,7 @@ def _too_large(
     if not fits(plan.stage(smallest, 1)):
         return PainterlyError(
             f"{head}; it would need less than {smallest} px, the smallest size these images "
-            "allow; free some memory or use a device with more"
+            f"allow; {_more_memory(budget)}"
         )
     largest = _bisect(smallest, stage.size, lambda size: not fits(plan.stage(size, 1))) - 1
     largest = max(smallest, largest // 16 * 16)  # a multiple of 16, as sizes usually are
@@ -372,7 +372,7 @@ def _check_memory(plan: Plan) -> None:
         if largest < smallest:
             return (
                 f"it would need less than {smallest} px, the smallest size these images allow; "
-                "free some memory or use a device with more"
+                f"{_more_memory(plan.budget())}"
             )
         largest = max(smallest, largest // 16 * 16)  # a multiple of 16, as sizes usually are
         if staged:
@@ -397,6 +397,13 @@ def _check_memory(plan: Plan) -> None:
         biggest.output, largest_style, plan.last_layer, plan.network.history, plan.device,
         advice, style_advice, o.max_memory,
     )  # fmt: skip
+
+
+def _more_memory(budget: Budget) -> str:
+    """What to do when not even the smallest size fits the ``budget``."""
+    if budget.where.endswith("--max-memory"):
+        return "raise --max-memory"
+    return "free some memory or use a device with more"
 
 
 def _largest(sizes: Sequence[Size]) -> Size:
