@@ -32,25 +32,28 @@ def main(argv: list[str] | None = None) -> int:
 
     from painterly.api import run
     from painterly.config.options import Options
-    from painterly.engine import plan as plans
+    from painterly.engine.plan import tiled_need
     from painterly.io.images import load_image
+    from painterly.methods import plan_of
 
     warnings.simplefilter("ignore")  # the tiling notes
     content = load_image(ROOT / "examples/tubingen.jpg")
     style = load_image(ROOT / "examples/starry_night.jpg")
-    planned = plans._kept
     for tile in args.tiles:
-        for kept in ("planned", "one") if tile != "off" else ("planned",):
-            plans._kept = planned if kept == "planned" else lambda *_: 1  # type: ignore[assignment]
-            options = Options.build(size=args.size, iterations=8, scales="none", tile=tile,
-                                    precision=args.precision)  # fmt: skip
+        values = {"size": args.size, "iterations": 8, "scales": "none", "tile": tile,
+                  "precision": args.precision}  # fmt: skip
+        budgets: dict[str, object] = {"planned": "auto"}
+        if tile != "off":  # a budget of the stage's own need: one tile kept
+            plan = plan_of(content, [style], Options.build(**values))
+            budgets["one"] = tiled_need(plan, plan.stages[-1], plan.stages[-1].tile or 0)
+        for kept, budget in budgets.items():
+            options = Options.build(**values, max_memory=budget)
             stamps: list[float] = []
             run(content, [style], options, lambda p, seen=stamps: seen.append(time.perf_counter()))
             gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
             how = "" if tile == "off" else f", kept {kept}"
             median = statistics.median(gaps)
             print(f"--tile {tile}{how}: median {median:.3f} s per evaluation", flush=True)
-    plans._kept = planned
     return 0
 
 

@@ -181,6 +181,8 @@ def _tiled(plan: Plan, stage: StagePlan) -> StagePlan:
     o = plan.options
     layers = list(o.layers)
     step = tiling.alignment(layers)
+    budget = plan.budget()
+    free = budget.bytes
     if isinstance(o.tile, int):
         if max(stage.output) <= o.tile // step * step:
             return stage
@@ -189,8 +191,6 @@ def _tiled(plan: Plan, stage: StagePlan) -> StagePlan:
         run, style = run_bytes(
             stage.output, _largest(stage.styles), plan.last_layer, plan.network.history
         )
-        budget = plan.budget()
-        free = budget.bytes
         if free is None or run + style <= free or not tiling.tileable(o):
             return stage  # whole: what cannot be tiled is refused as untiled, by its size
         best = tiling.best_tile(
@@ -212,22 +212,22 @@ def _tiled(plan: Plan, stage: StagePlan) -> StagePlan:
             raise _too_large(plan, stage, budget, "stage", whole_or_tiled)
         tile = best
     tiling.check_tileable(o)
-    _check_tiled(plan, stage, tile)
-    return dataclasses.replace(stage, tile=tile, kept=_kept(plan, stage, tile))
+    need = _check_tiled(plan, stage, tile, budget)
+    return dataclasses.replace(stage, tile=tile, kept=_kept(plan, stage, tile, free, need))
 
 
-def _kept(plan: Plan, stage: StagePlan, tile: int) -> int:
+def _kept(plan: Plan, stage: StagePlan, tile: int, free: int | None, need: int) -> int:
     """How many tiles of ``stage`` in ``tile``-px tiles keep their first pass's graph: one
-    always (pass 2 holds one graph anyway), and as many more as fit in half the budget left
-    beside the stage's own need, each counted as a window's whole backpropagation."""
+    always (pass 2 holds one graph anyway), and as many more as fit in half of what ``free``
+    leaves beside the stage's own ``need``, each counted as a window's whole
+    backpropagation."""
     from painterly.engine import tiles as tiling
 
     count = tiling.tile_count(stage.output, tile, list(plan.options.layers))
-    free = plan.budget().bytes
     if free is None or count == 1:
         return 1
     # Half of what is spare: the estimates run low in the middle of a schedule (docs/huge.md).
-    spare = (free - tiled_need(plan, stage, tile)) // 2
+    spare = (free - need) // 2
     each = tiling.window_bytes(stage.output, tile, list(plan.options.layers), plan.last_layer)
     return max(1, min(count, 1 + spare // each))
 
@@ -289,7 +289,7 @@ def _too_large(
     if not fits(plan.stage(smallest, 1)):
         return PainterlyError(
             f"{head}; it would need less than {smallest} px, the smallest size these images "
-            f"allow; {_more_memory(budget)}"
+            f"allow; {budget.advice()}"
         )
     largest = _bisect(smallest, stage.size, lambda size: not fits(plan.stage(size, 1))) - 1
     largest = max(smallest, largest // 16 * 16)  # a multiple of 16, as sizes usually are
@@ -320,10 +320,10 @@ def tiled_need(plan: Plan, stage: StagePlan, tile: int, kept: int = 1) -> int:
     )  # fmt: skip
 
 
-def _check_tiled(plan: Plan, stage: StagePlan, tile: int) -> None:
-    """Refuse a tiled stage that would not fit, with what to lower."""
+def _check_tiled(plan: Plan, stage: StagePlan, tile: int, budget: Budget) -> int:
+    """Refuse a tiled stage that would not fit the ``budget``, with what to lower; return
+    its memory estimate (one tile kept)."""
     need = tiled_need(plan, stage, tile)
-    budget = plan.budget()
     free = budget.bytes
     if free is not None and need > free:
         w, h = stage.output
@@ -331,6 +331,7 @@ def _check_tiled(plan: Plan, stage: StagePlan, tile: int) -> None:
             f"a {w}×{h} stage in {tile}-px tiles needs about {need / GIB:.1f} GiB but only "
             f"{free / GIB:.1f} GiB is {budget.where}; lower --tile or --size"
         )
+    return need
 
 
 def _check_laplacians(plan: Plan) -> None:
@@ -372,7 +373,7 @@ def _check_memory(plan: Plan) -> None:
         if largest < smallest:
             return (
                 f"it would need less than {smallest} px, the smallest size these images allow; "
-                f"{_more_memory(plan.budget())}"
+                f"{plan.budget().advice()}"
             )
         largest = max(smallest, largest // 16 * 16)  # a multiple of 16, as sizes usually are
         if staged:
@@ -397,13 +398,6 @@ def _check_memory(plan: Plan) -> None:
         biggest.output, largest_style, plan.last_layer, plan.network.history, plan.device,
         advice, style_advice, o.max_memory,
     )  # fmt: skip
-
-
-def _more_memory(budget: Budget) -> str:
-    """What to do when not even the smallest size fits the ``budget``."""
-    if budget.where.endswith("--max-memory"):
-        return "raise --max-memory"
-    return "free some memory or use a device with more"
 
 
 def _largest(sizes: Sequence[Size]) -> Size:

@@ -142,13 +142,19 @@ class Budget:
 
     bytes: int | None
     where: str
+    capped: bool = False
+    """Whether ``--max-memory`` sets it (it is less than what is free)."""
+
+    def advice(self) -> str:
+        """What to do when not even the smallest size these images allow fits."""
+        return "raise --max-memory" if self.capped else "free some memory or use a device with more"
 
 
 def memory_budget(device: torch.device, cap: int | str = "auto") -> Budget:
     """What is free on ``device``, or ``cap`` (``--max-memory``) bytes if that is less."""
     free = available_bytes(device)
     if isinstance(cap, int) and (free is None or cap < free):
-        return Budget(cap, "allowed by --max-memory")
+        return Budget(cap, "allowed by --max-memory", capped=True)
     return Budget(free, f"free on {device.type}")
 
 
